@@ -29,6 +29,7 @@ from store.register.feeds import Feed, import_feeds
 from store.tables.audit import AuditEvent
 from tests import chromium
 from tests.factories import AMY, PRACTITIONERS, say, standard_feeds
+from tests.spread import either_store, spread
 
 SLACK = Principal(Platform.SLACK, "T1", "U1")
 # The demo's practitioner ids look like this; with one, the otpauth URI needs a version-6 QR code
@@ -202,6 +203,7 @@ async def test_showing_the_secret_is_audited_without_it(app: Signpost, server: s
     assert token not in rows[0].detail and secret_in(page) not in rows[0].detail
 
 
+@either_store  # the page's markup: one store shows it (tests/spread.py)
 async def test_the_shown_page_has_a_scalable_labelled_qr_code_and_a_link_to_the_authenticator_app(
     app: Signpost, server: str
 ) -> None:
@@ -262,9 +264,8 @@ def _darkest(image: Image.Image) -> int:
     return low
 
 
-@pytest.mark.parametrize(
-    ("width", "height", "mobile"), [(1000, 800, False), (390, 844, True)], ids=["desktop", "phone"]
-)
+# What Chromium draws, at each width: one store shows it, each width on one store (tests/spread.py).
+@spread("width, height, mobile", {"desktop": (1000, 800, False), "phone": (390, 844, True)})
 async def test_the_qr_code_in_a_chromium_screenshot_decodes_to_the_practitioners_otpauth_uri(
     app: Signpost, server: str, width: int, height: int, mobile: bool
 ) -> None:

@@ -25,6 +25,7 @@ from handlers.vocabulary import Action, Outcome
 from store.audit.log import append
 from tests import chromium, misaligned
 from tests.hostile.observe import tapped_logs
+from tests.spread import either_store, spread
 from tests.statements import Sent, statements_sent
 from tests.transparency_audit import OCT, PERSONAL, chat, load_people, write_known_audit
 
@@ -75,6 +76,10 @@ async def get(url: str) -> tuple[int, str, dict[str, str]]:
         return response.status, await response.text(), dict(response.headers)
 
 
+# The page and its downloads as a reader gets them: one store shows it (tests/spread.py); the figures
+# are built on both stores in tests/handlers/test_transparency.py. What the page asks of the store
+# (one build for readers at once, the months kept, a new event) runs on both below.
+@either_store
 async def test_a_reader_sees_labelled_charts_the_audits_numbers_and_no_small_numbers(server: str) -> None:
     """No login; with scripts off the page shows a labelled SVG chart per section and tables whose keyed
     lookup figures are October's audit, 1-4 reads "fewer than 5" (and draws no bar), nothing personal."""
@@ -112,6 +117,7 @@ async def test_a_reader_sees_labelled_charts_the_audits_numbers_and_no_small_num
         assert personal not in html, personal
 
 
+@either_store
 async def test_csv_and_json_downloads_match_the_page_and_bad_months_are_refused(server: str) -> None:
     """The downloads carry the same figures for the same ?month=, as attachments; a malformed month is a 400."""
     status, text, headers = await get(server + "/transparency.csv?month=2026-10")
@@ -160,8 +166,8 @@ async def test_csv_and_json_downloads_match_the_page_and_bad_months_are_refused(
 REPORTS = "there are reports for 2026-09 to 2026-10"
 
 
-@pytest.mark.parametrize(
-    ("typed", "said"),
+@spread(
+    "typed, said",
     [
         ("0001-01", f"that month is before Signpost's audit begins: {REPORTS}.\n"),  # read back as "1-01"
         ("1999-01", f"that month is before Signpost's audit begins: {REPORTS}.\n"),
@@ -181,6 +187,7 @@ async def test_a_refused_month_is_not_repeated_back_and_the_form_wanted_is_said(
         assert typed not in text and "1-01" not in text
 
 
+@either_store
 async def test_with_no_complete_month_of_audit_the_page_says_when_the_first_report_comes(new_server: str) -> None:
     """No month asked and the audit began this month: a 200 page saying which month the first report
     is for and when it can be read, with no table of zeros; asking for last month is refused as before."""
@@ -196,6 +203,7 @@ async def test_with_no_complete_month_of_audit_the_page_says_when_the_first_repo
     assert status == 400 and "is before Signpost's audit begins" in text
 
 
+@either_store
 async def test_the_page_says_when_it_was_made_in_uk_time(server: str, signpost: Signpost) -> None:
     """A person reads the time the report was made as UK local time, with its zone (issue 17 item 11);
     the month it counts is named as the UTC month it is."""

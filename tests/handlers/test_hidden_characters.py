@@ -13,6 +13,7 @@ from store.tables.people import AccessRequest, RelayMessage
 from tests.access_helpers import audit_events, fresh_say, load_access, notices
 from tests.bot.log_stream import logged_at
 from tests.factories import SHIELDED
+from tests.spread import spread
 
 USAGE_WITH_HINT = f"Sorry, I didn't understand that. {HIDDEN_HINT} You can send:"
 PURPOSE = "section 47 enquiry kingfisher"
@@ -35,7 +36,8 @@ HIDDEN = [
 ]
 
 
-@pytest.mark.parametrize("typed", HIDDEN)
+# A matrix of texts refused by grammar.parse before the store: each on one store, half on each (tests/spread.py).
+@spread("typed", {param.id: param.values[0] for param in HIDDEN})
 async def test_a_hidden_character_gets_help_and_nothing_is_done(signpost: Signpost, typed: str) -> None:
     """NUL, a lone surrogate, bidi overrides and isolates, zero-width and other format characters,
     C0 and C1 controls and DEL: usage help saying what to fix, one ``usage`` event, no request,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import date
 
-import pytest
 from sqlalchemy import update
 
 from bot.app import Signpost
@@ -26,6 +25,7 @@ from tests.fuzzy_register import (
     ROBERT,
     load_fuzzy,
 )
+from tests.spread import spread
 from tests.statements import Sent, statements_sent
 
 
@@ -60,7 +60,9 @@ MISTAKES = {
 }
 
 
-@pytest.mark.parametrize("mistake", list(MISTAKES))
+# Matrices of typed searches through the one search path: each input on one store, half on each
+# (tests/spread.py); the single tests below (the index probed, the candidate cap, an archived child) on both.
+@spread("mistake", list(MISTAKES))
 async def test_each_kind_of_mistake_still_finds_the_right_child(signpost: Signpost, mistake: str) -> None:
     """The practitioner's mistake is forgiven: the one right child's signposts come back."""
     await setup(signpost)
@@ -80,7 +82,7 @@ async def test_look_alike_twins_ask_for_more_detail_and_name_no_child(signpost: 
         assert "999" not in reply.text and "Jack" not in reply.text
 
 
-@pytest.mark.parametrize(
+@spread(
     "text",
     [
         "Zebedee Quartermain 01/01/2012",  # a stranger
@@ -99,7 +101,7 @@ async def test_a_child_who_is_not_registered_is_no_match(signpost: Signpost, tex
     assert reply.child_ref is None and reply.signposts == ()
 
 
-@pytest.mark.parametrize(
+@spread(
     "text",
     [
         "X 03/04/2014 M1 2AB",
@@ -120,8 +122,8 @@ async def test_a_name_that_disagrees_is_never_accepted(signpost: Signpost, text:
     assert reply.child_ref is None and reply.signposts == () and reply.buttons == ()
 
 
-@pytest.mark.parametrize(
-    ("text", "answered"),
+@spread(
+    "text, answered",
     [
         ("Amelia Wright 03/04/2014 M1 2AB", True),  # a surname registered children bear: a step-parent's, say
         ("Amelia O'Neill 03/04/2014 M1 2AB", True),
@@ -143,7 +145,7 @@ async def test_a_new_surname_is_one_that_children_bear_not_any_word(
         assert reply.outcome is not Outcome.ANSWERED and reply.child_ref is None and reply.signposts == (), text
 
 
-@pytest.mark.parametrize("text", ["Amalya Thornton 03/04/2014 M1 2AB", "Amaliya Thornton 03/04/2014 M1 2AB"])
+@spread("text", ["Amalya Thornton 03/04/2014 M1 2AB", "Amaliya Thornton 03/04/2014 M1 2AB"])
 async def test_a_badly_garbled_given_name_with_her_surname_birthday_and_address_finds_her(
     signpost: Signpost, text: str
 ) -> None:
@@ -201,7 +203,7 @@ async def test_a_stricter_accept_threshold_turns_a_match_into_ambiguous(signpost
     assert (await say(signpost, "P002", text)).outcome is Outcome.NO_MATCH
 
 
-@pytest.mark.parametrize("word", ["search", "Search", "SEARCH"])
+@spread("word", ["search", "Search", "SEARCH"])
 async def test_the_word_search_before_a_search_is_not_read_as_a_name(signpost: Signpost, word: str) -> None:
     """People type the command's name before what they search for: "search Amelia Thornton
     03/04/2014" finds Amelia as the same search without the word does, and the audit's sealed

@@ -22,7 +22,11 @@ from tests.fakes.teams_connector import FakeConnector
 from tests.hostile.observe import LogTap, without_info
 from tests.hostile.test_http_edges import json_lines, one_quiet_line
 from tests.hostile.test_teams import post
+from tests.spread import spread
 
+# A connector that cannot be reached, and what the front end logs and answers: one store shows it,
+# the turns half on each (tests/spread.py)
+pytestmark = pytest.mark.one_store
 CHILD = "Amy Jones 03/04/2014 M1 2AB"  # in the request, to show none of it is logged
 
 
@@ -56,7 +60,7 @@ def quiet_warning(log: str) -> dict[str, Any]:
     return line
 
 
-@pytest.mark.parametrize("turn", TURNS.values(), ids=TURNS.keys())
+@spread("turn", TURNS)
 async def test_a_turn_whose_connector_is_down_is_one_warning_line(
     teams_secured: TeamsApp, loaded: Signpost, connector: FakeConnector, signer: Signer, logs: LogTap, turn: Any
 ) -> None:

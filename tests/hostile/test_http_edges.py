@@ -38,9 +38,14 @@ from tests.fakes.slack_api import FakeSlackApi
 from tests.fakes.teams_connector import FakeConnector
 from tests.hostile.observe import LogTap, identity_in
 from tests.hostile.slack_world import MANAGER, populate, send_raw
-from tests.spread import spread
+from tests.spread import BACKENDS, spread
 from tests.stepup_helpers import code_now, enrol_and_step_up
 
+# HTTP's and the platforms' edges: each request is refused or answered by the server or the front end,
+# the store keeping at most the refusal's one event: one store shows it, a matrix half on each
+# (tests/spread.py). An id the store keeps or looks up as a key (a challenge, delivery or view id, a
+# user of another team) runs on both.
+pytestmark = pytest.mark.one_store
 FORM = "application/x-www-form-urlencoded"
 CHILD = "Amy Jones 03/04/2014 M1 2AB"  # in requests, to show that none of it is logged
 
@@ -131,7 +136,7 @@ UNHANDLED_PAYLOADS = ["shortcut", "message_action", "view_closed", "block_sugges
 UNHANDLED_FORMS = ["another command", "a form with no command"]
 
 
-@pytest.mark.parametrize("kind", UNHANDLED_PAYLOADS + UNHANDLED_FORMS)
+@spread("kind", UNHANDLED_PAYLOADS + UNHANDLED_FORMS)
 async def test_a_request_no_listener_takes_is_audited_once_and_logged_without_its_values(
     world: SlackHarness, logs: LogTap, kind: str
 ) -> None:
@@ -165,7 +170,7 @@ async def test_an_unsigned_request_no_listener_would_take_is_refused_unaudited(
     one_quiet_line(sent.log, "slack_request_refused")
 
 
-@pytest.mark.parametrize("sent_as", ["json", "payload"], ids=["a JSON body", "an interactive payload"])
+@spread("sent_as", {"a JSON body": "json", "an interactive payload": "payload"})
 async def test_a_slash_command_not_sent_as_a_form_is_refused_in_one_line(
     world: SlackHarness, logs: LogTap, sent_as: str
 ) -> None:
@@ -183,7 +188,7 @@ async def test_a_slash_command_not_sent_as_a_form_is_refused_in_one_line(
     one_quiet_line(sent.log, "slack_request_refused")
 
 
-@pytest.mark.parametrize("encoding", ["deflate", "gzip"])
+@spread("encoding", ["deflate", "gzip"])
 async def test_a_body_that_cannot_be_decompressed_is_refused_in_one_line(
     world: SlackHarness, logs: LogTap, encoding: str
 ) -> None:
@@ -278,7 +283,7 @@ async def test_what_the_http_parser_refuses_is_not_repeated_back(served: int, lo
     one_quiet_line(logs.new(), "http_request_refused")
 
 
-@pytest.mark.parametrize("path", ["/healthz", "/no-such-page"], ids=["a route", "no route"])
+@spread("path", {"a route": "/healthz", "no route": "/no-such-page"})
 async def test_an_expectation_aiohttp_does_not_know_is_refused_without_repeating_it(
     served: int, logs: LogTap, path: str
 ) -> None:
@@ -347,14 +352,16 @@ async def test_a_body_not_sent_in_time_gets_408_in_one_line(
     one_quiet_line(logs.new(), "slack_request_refused")
 
 
-@pytest.mark.parametrize(
-    ("headers", "reason"),
-    [
-        (b"", "unsigned"),
-        (b"X-Slack-Request-Timestamp: 1700000000\r\nX-Slack-Signature: v0=" + b"0" * 64 + b"\r\n", "stale_timestamp"),
-        (b"X-Slack-Request-Timestamp: Amy\r\nX-Slack-Signature: v0=x\r\n", "malformed_signature_headers"),
-    ],
-    ids=["unsigned", "stale", "malformed"],
+@spread(
+    "headers, reason",
+    {
+        "unsigned": (b"", "unsigned"),
+        "stale": (
+            b"X-Slack-Request-Timestamp: 1700000000\r\nX-Slack-Signature: v0=" + b"0" * 64 + b"\r\n",
+            "stale_timestamp",
+        ),
+        "malformed": (b"X-Slack-Request-Timestamp: Amy\r\nX-Slack-Signature: v0=x\r\n", "malformed_signature_headers"),
+    },
 )
 async def test_a_request_slack_did_not_sign_is_refused_before_its_body_is_read(
     world: SlackHarness, logs: LogTap, monkeypatch: pytest.MonkeyPatch, headers: bytes, reason: str
@@ -368,7 +375,7 @@ async def test_a_request_slack_did_not_sign_is_refused_before_its_body_is_read(
     one_quiet_line(logs.new(), "slack_request_refused")
 
 
-@pytest.mark.parametrize(
+@spread(
     "spec",
     [
         {"name": "reason", "label": "Reason", "required": False, "max_length": "x"},
@@ -394,7 +401,7 @@ async def test_a_teams_click_whose_button_has_the_wrong_types_is_answered_kindly
     assert '"exception"' not in log and identity_in(log) is None
 
 
-@pytest.mark.parametrize("encoding", ["deflate", "gzip"])
+@spread("encoding", ["deflate", "gzip"])
 async def test_a_teams_activity_that_cannot_be_decompressed_is_refused_in_one_line(
     teams_secured: TeamsApp, connector: FakeConnector, signer: Signer, logs: LogTap, encoding: str
 ) -> None:
@@ -412,7 +419,7 @@ async def test_a_teams_activity_that_cannot_be_decompressed_is_refused_in_one_li
     one_quiet_line(logs.new(), "teams_activity_invalid")
 
 
-@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", None])
+@spread("content_type", ["text/plain", "application/x-www-form-urlencoded", None])
 async def test_a_teams_activity_that_is_not_sent_as_json_is_refused_unread_in_one_line(
     teams_secured: TeamsApp, connector: FakeConnector, signer: Signer, logs: LogTap, content_type: str | None
 ) -> None:
@@ -474,10 +481,16 @@ async def test_a_signed_slack_body_with_a_number_json_does_not_have_is_refused_i
     one_quiet_line(sent.log, "slack_request_refused")
 
 
-@pytest.mark.parametrize(
+@spread(
     "metadata",
-    [CHILD, json.dumps({"c": ""}), json.dumps({"f": "x"}), "[]", json.dumps({"c": None}), ""],
-    ids=["not json", "empty command", "no command", "a list", "null command", "none"],
+    {
+        "not json": CHILD,
+        "empty command": json.dumps({"c": ""}),
+        "no command": json.dumps({"f": "x"}),
+        "a list": "[]",
+        "null command": json.dumps({"c": None}),
+        "none": "",
+    },
 )
 async def test_a_signed_form_signpost_cannot_read_is_audited_answered_and_logged_once(
     world: SlackHarness, logs: LogTap, metadata: str
@@ -541,8 +554,17 @@ async def refused_as_missing_identity(
     assert json.loads(json_lines(sent.log)[0])["reason"] == "missing_identity"
 
 
-@pytest.mark.parametrize("payload", [CLICK, SUBMISSION, HOME], ids=["click", "submission", "home tab"])
-@pytest.mark.parametrize("user", [None, {"name": CHILD}], ids=["no user", "a user without an id"])
+PAYLOADS = {"click": CLICK, "submission": SUBMISSION, "home tab": HOME}
+
+
+@spread(
+    "payload, user",
+    {
+        f"{user_id}-{payload_id}": (payload, user)
+        for user_id, user in {"no user": None, "a user without an id": {"name": CHILD}}.items()
+        for payload_id, payload in PAYLOADS.items()
+    },
+)
 async def test_a_signed_request_naming_no_user_is_refused_in_one_line(
     world: SlackHarness, logs: LogTap, payload: dict[str, Any], user: dict[str, Any] | None
 ) -> None:
@@ -554,6 +576,7 @@ async def test_a_signed_request_naming_no_user_is_refused_in_one_line(
     await refused_as_missing_identity(world, logs, sent_payload, home=payload is HOME)
 
 
+@pytest.mark.parametrize("backend", BACKENDS, indirect=True)  # the id reaches each store's lookup
 @pytest.mark.parametrize("challenge_id", ["no-such-challenge", "c\x00" + CHILD], ids=["unknown", "with a NUL"])
 async def test_a_good_code_for_a_challenge_id_no_database_can_hold_is_answered_as_for_an_unknown_one(
     world: SlackHarness, logs: LogTap, challenge_id: str
@@ -602,6 +625,7 @@ DELIVERY_IDS = {
 }
 
 
+@pytest.mark.parametrize("backend", BACKENDS, indirect=True)  # the redelivery key each store keeps
 @pytest.mark.parametrize("trigger", DELIVERY_IDS.values(), ids=DELIVERY_IDS.keys())
 @pytest.mark.parametrize("stepped_up", [True, False], ids=["stepped up", "asked for a code"])
 async def test_a_delivery_id_no_database_can_keep_still_gets_its_answer(
@@ -628,6 +652,7 @@ async def test_a_delivery_id_no_database_can_keep_still_gets_its_answer(
     assert "command_failed" not in sent.log and '"exception"' not in sent.log
 
 
+@pytest.mark.parametrize("backend", BACKENDS, indirect=True)  # the redelivery key each store keeps
 @pytest.mark.parametrize("view_id", ["V\x00", "V\ud800"], ids=["a NUL", "half a character"])
 async def test_a_submission_whose_view_id_no_database_can_keep_still_gets_its_answer(
     world: SlackHarness, logs: LogTap, view_id: str
@@ -653,9 +678,13 @@ async def test_a_submission_whose_view_id_no_database_can_keep_still_gets_its_an
     assert "command_failed" not in sent.log and '"exception"' not in sent.log
 
 
-@pytest.mark.parametrize("payload", [CLICK, SUBMISSION, HOME], ids=["click", "submission", "home tab"])
-@pytest.mark.parametrize(
-    "team", ["absent", None, {"name": CHILD}], ids=["no team", "a null team", "a team without an id"]
+@spread(
+    "payload, team",
+    {
+        f"{team_id}-{payload_id}": (payload, team)
+        for team_id, team in {"no team": "absent", "a null team": None, "a team without an id": {"name": CHILD}}.items()
+        for payload_id, payload in PAYLOADS.items()
+    },
 )
 async def test_a_signed_request_naming_a_user_but_no_team_is_refused_in_one_line(
     world: SlackHarness, logs: LogTap, payload: dict[str, Any], team: Any
@@ -672,6 +701,7 @@ async def test_a_signed_request_naming_a_user_but_no_team_is_refused_in_one_line
     await refused_as_missing_identity(world, logs, sent_payload, home=payload is HOME)
 
 
+@pytest.mark.parametrize("backend", BACKENDS, indirect=True)  # whom a request is from: each store's look-up
 async def test_a_signed_command_from_another_workspace_is_not_its_namesakes(world: SlackHarness, logs: LogTap) -> None:
     """Signpost serves one workspace, but Slack signs what comes from elsewhere too (a Slack Connect
     channel's people from another organisation, each workspace of an Enterprise Grid org), so a
@@ -700,7 +730,7 @@ SERVER_ASKED = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(SERVER_ASKED))
+@spread("name", sorted(SERVER_ASKED))
 async def test_every_answer_names_the_server_as_signpost_and_no_versions(served: int, name: str) -> None:
     """aiohttp's ``Server:`` header named the exact Python and aiohttp versions in every answer, its
     own error answers included: a scanner's list of known holes to try. It is ``Signpost``, once."""
@@ -750,8 +780,14 @@ async def test_a_signed_command_whose_response_url_is_not_slacks_is_refused_unre
     one_quiet_line(sent.log, "slack_request_refused")
 
 
-@pytest.mark.parametrize("kind", [[CHILD], {"type": CHILD}], ids=["a list", "an object"])
-@pytest.mark.parametrize("sent_as", ["payload", "json"], ids=["an interactive payload", "a JSON body"])
+@spread(
+    "kind, sent_as",
+    {
+        f"{sent_id}-{kind_id}": (kind, sent_as)
+        for sent_id, sent_as in {"an interactive payload": "payload", "a JSON body": "json"}.items()
+        for kind_id, kind in {"a list": [CHILD], "an object": {"type": CHILD}}.items()
+    },
+)
 async def test_a_signed_body_whose_type_is_not_a_string_is_refused_in_one_line(
     world: SlackHarness, logs: LogTap, kind: Any, sent_as: str
 ) -> None:

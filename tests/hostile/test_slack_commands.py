@@ -24,6 +24,7 @@ from tests.hostile.slack_world import (
     populate,
     send_command,
 )
+from tests.spread import either_store
 
 # Commands anyone may send: everything else from someone not registered must be refused.
 FOR_ANYONE = frozenset({"help", "usage", "register"})
@@ -116,6 +117,9 @@ async def test_numbers_no_slot_can_hold_are_answered_never_crashed_nor_done(
     check.settle()
 
 
+# Refused by grammar.parse before the store (tests/handlers/test_hidden_characters.py): one store shows it
+# (tests/spread.py). The other properties here reach the store (LIKE and SQL text, numbers past 2**63): both.
+@either_store
 @example(user=NURSE, text="request 999 000 0050 section 47\x00 enquiry")
 @example(user=NURSE, text="message 999 000 0050 call me \u202e2000 694 1610 no")
 @example(user=MANAGER, text="deny 1 please ask the\u200b lead professional")

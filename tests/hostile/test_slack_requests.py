@@ -23,6 +23,8 @@ from tests.hostile import strategies as hs
 from tests.hostile.observe import ACCEPTED_WRONGLY, Check, LogTap, shown
 from tests.hostile.slack_world import LINKED, Sent, populate, send_raw
 
+# Requests refused at the front end, before the store: one store shows it (tests/spread.py)
+pytestmark = pytest.mark.one_store
 CHILD = "Amy Jones 03/04/2014 M1 2AB"  # in bodies, to show that no body value is ever logged
 FORM = "application/x-www-form-urlencoded"
 

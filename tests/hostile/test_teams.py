@@ -32,6 +32,7 @@ from tests.bot.teams.teams_tokens import CLIENT_ID, ISSUER, Signer
 from tests.fakes.teams_connector import FakeConnector
 from tests.hostile import strategies as hs
 from tests.hostile.observe import ACCEPTED_WRONGLY, CRASHED, UNANSWERED, UNAUDITED, Check, LogTap, shown
+from tests.spread import either_store, spread
 
 
 def no_nul(text: str) -> bool:
@@ -164,6 +165,7 @@ def refused(
     check.logs(log)
 
 
+@either_store  # refused on its token, before the store: one store shows it (tests/spread.py)
 @given(
     how=st.sampled_from(FORGERIES),
     junk=st.text(hs.ALPHABET, max_size=40).map(lambda t: t.encode("utf-8", "ignore").decode("latin-1")),
@@ -476,6 +478,7 @@ async def test_tenant_ids_with_a_nul_character_are_refused_without_a_5xx(
     await refuse_other(teams_secured, connector, signer, loaded, logs, user, channel, tenant, text)
 
 
+@either_store  # refused on its token, before the store: one store shows it (tests/spread.py)
 @given(
     port=st.integers(1, 65535),
     scheme=st.sampled_from(("http", "https")),
@@ -510,18 +513,21 @@ async def test_a_service_url_other_than_the_signed_one_never_gets_the_token(
 # -- found by a hostile review: text the SDK echoes back in every answer ---------------------------
 
 
-@pytest.mark.parametrize(
+# A matrix of fields refused before the turn, the one event the same for each: half on each store (tests/spread.py).
+@spread(
     "where",
-    [
-        ("from", "name"),
-        ("recipient", "name"),
-        ("from", "role"),
-        ("conversation", "name"),
-        ("conversation", "role"),
-        ("conversation", "conversationType"),
-        ("locale",),
-    ],
-    ids=lambda where: ".".join(where),
+    {
+        ".".join(where): where
+        for where in [
+            ("from", "name"),
+            ("recipient", "name"),
+            ("from", "role"),
+            ("conversation", "name"),
+            ("conversation", "role"),
+            ("conversation", "conversationType"),
+            ("locale",),
+        ]
+    },
 )
 async def test_text_too_long_to_echo_in_an_answer_is_refused_in_one_line(
     teams_secured: TeamsApp,

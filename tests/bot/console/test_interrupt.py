@@ -23,6 +23,8 @@ from bot.app import Signpost
 from store.keys.crypto import KeyRing
 from tests.factories import AMY, load_standard
 
+pytestmark = pytest.mark.one_store  # a terminal's keys and signals: one store shows them (tests/spread.py)
+
 ROOT = Path(__file__).resolve().parents[3]  # this checkout, not whichever one is installed
 PATIENCE = 60.0  # seconds: long enough for a loaded machine; the old console never ended at all
 # `signpost console --as P002`, with SIGINT handled as at an interactive shell (a test runner may have
