@@ -26,6 +26,7 @@ from store.tables.audit import AuditEvent
 from tests.access_helpers import decide, load_access, request_access
 from tests.bot.cli.conftest import Cli, Run
 from tests.factories import AMY, BEN, CHILDREN_HEADER, SHIELDED, load_standard
+from tests.spread import either_store, spread
 from tests.stepup_helpers import say_fresh
 from tests.store.audit.tamper import rechain, run_sql, unprotect
 
@@ -90,6 +91,7 @@ async def test_a_kept_checkpoint_catches_a_rewritten_log(busy: Signpost, signpos
     assert run.out.startswith("FAILED at seq 12: truncated")
 
 
+@either_store  # a file refused before the store is read: one store shows it (tests/spread.py)
 async def test_unreadable_checkpoint_file_is_one_clear_line(busy: Signpost, signpost_cli: Cli, tmp_path: Path) -> None:
     junk = tmp_path / "junk.txt"
     junk.write_text("not a checkpoint\n")
@@ -101,7 +103,7 @@ async def test_unreadable_checkpoint_file_is_one_clear_line(busy: Signpost, sign
     )
 
 
-@pytest.mark.parametrize("option", ["--checkpoint", "--public-key"])
+@spread("option", ["--checkpoint", "--public-key"])  # a file refused unread: each on one store (tests/spread.py)
 async def test_a_file_that_is_not_utf8_is_said_in_plain_words(
     busy: Signpost, signpost_cli: Cli, tmp_path: Path, option: str
 ) -> None:
@@ -115,7 +117,7 @@ async def test_a_file_that_is_not_utf8_is_said_in_plain_words(
     assert "codec" not in run.err and "0xe9" not in run.err and "zz9" not in run.err
 
 
-@pytest.mark.parametrize("option", ["--checkpoint", "--public-key"])
+@spread("option", ["--checkpoint", "--public-key"])  # a file refused unread: each on one store (tests/spread.py)
 async def test_a_file_too_large_to_be_a_key_or_checkpoint_is_one_line_unread(
     busy: Signpost, signpost_cli: Cli, tmp_path: Path, option: str
 ) -> None:
@@ -130,7 +132,7 @@ async def test_a_file_too_large_to_be_a_key_or_checkpoint_is_one_line_unread(
     )
 
 
-@pytest.mark.parametrize("option", ["--checkpoint", "--public-key"])
+@spread("option", ["--checkpoint", "--public-key"])  # a file refused unread: each on one store (tests/spread.py)
 async def test_a_device_or_a_pipe_named_as_a_key_or_checkpoint_is_one_line_unread(
     busy: Signpost, signpost_cli: Cli, tmp_path: Path, option: str
 ) -> None:
@@ -177,6 +179,7 @@ async def test_export_filters_by_actor_child_and_time_as_json_lines(busy: Signpo
     ]
 
 
+@either_store  # the CSV's writing, not the store: one store shows it (tests/spread.py)
 async def test_export_as_csv_never_gives_a_spreadsheet_a_formula(
     signpost: Signpost, clock: FakeClock, signpost_cli: Cli
 ) -> None:
@@ -200,6 +203,7 @@ async def test_export_as_csv_never_gives_a_spreadsheet_a_formula(
     assert {name: line[name] for name in hostile} == hostile
 
 
+@either_store  # the CSV's writing, not the store: one store shows it (tests/spread.py)
 async def test_export_as_csv_never_writes_a_character_that_does_not_show(
     signpost: Signpost, clock: FakeClock, signpost_cli: Cli
 ) -> None:
@@ -231,6 +235,7 @@ async def test_export_as_csv_never_writes_a_character_that_does_not_show(
     assert {name: line[name] for name in hostile} == hostile
 
 
+@either_store  # the CSV's shape, not the store: one store shows it (tests/spread.py)
 async def test_export_as_csv_has_a_header_and_no_sealed_terms(busy: Signpost, signpost_cli: Cli) -> None:
     run = await signpost_cli.run("audit", "export", "--format", "csv", "--actor", "P002")
     assert run.code == 0, run.err
@@ -246,6 +251,7 @@ async def test_export_as_csv_has_a_header_and_no_sealed_terms(busy: Signpost, si
     assert "terms" not in rows[0] and "Amy" not in run.out
 
 
+@either_store  # usage errors, refused before the store is read (tests/spread.py)
 async def test_bad_export_arguments_are_refused_kindly(busy: Signpost, signpost_cli: Cli) -> None:
     run = await signpost_cli.run("audit", "export", "--since", "yesterday")
     assert run.code == 2 and "'yesterday' is not a date (DD/MM/YYYY or YYYY-MM-DD)" in run.err
@@ -256,6 +262,7 @@ async def test_bad_export_arguments_are_refused_kindly(busy: Signpost, signpost_
     assert run.said == "signpost: --since must be before --until: nothing could match"
 
 
+@either_store  # the report's formats, not the store: one store shows it (tests/spread.py)
 async def test_sar_as_text_and_json(busy: Signpost, signpost_cli: Cli) -> None:
     text = await signpost_cli.run("audit", "sar", AMY)
     assert text.code == 0, text.err
@@ -266,6 +273,7 @@ async def test_sar_as_text_and_json(busy: Signpost, signpost_cli: Cli) -> None:
     assert named["entries"][0]["practitioner"] == "Sam Carter (P001)"
 
 
+@either_store  # the terminal's wording, not the store's: one store shows it (tests/spread.py)
 async def test_sar_as_json_says_every_action_in_the_plain_words_of_the_text_report(
     signpost: Signpost, signpost_cli: Cli
 ) -> None:
@@ -352,6 +360,7 @@ async def test_an_actor_filter_not_in_the_register_is_not_kept_in_the_audit(busy
     assert "Amy" not in everything and "03/04/2014" not in everything
 
 
+@either_store  # help text: one store shows it (tests/spread.py)
 async def test_help_lists_the_audit_commands(signpost_cli: Cli) -> None:
     run = await signpost_cli.run("audit", "--help")
     for name in ("export", "verify", "checkpoint", "sar"):
@@ -384,6 +393,7 @@ async def test_auditor_check_with_a_folder_of_exported_checkpoints_and_the_publi
     assert run.out.startswith("FAILED at seq 11: truncated")
 
 
+@either_store  # the key file (none read or made), not the store (tests/spread.py)
 async def test_the_auditor_verifies_elsewhere_with_no_key_file_at_all(
     busy: Signpost, signpost_cli: Cli, tmp_path: Path
 ) -> None:
@@ -406,6 +416,7 @@ async def test_the_auditor_verifies_elsewhere_with_no_key_file_at_all(
         assert not nowhere.exists()
 
 
+@either_store  # a file refused before the store is read: one store shows it (tests/spread.py)
 async def test_a_checkpoint_folder_holding_no_checkpoint_is_refused(
     busy: Signpost, signpost_cli: Cli, tmp_path: Path
 ) -> None:
@@ -418,6 +429,7 @@ async def test_a_checkpoint_folder_holding_no_checkpoint_is_refused(
     assert run.said == f"signpost: {empty} holds no checkpoint file (checkpoint-*.note or checkpoint-*.txt)"
 
 
+@either_store  # the SQLite URL it names is its store, whichever the fixture made
 def test_a_database_sqlite_cannot_open_is_one_line(cli: Cli, tmp_path: Path) -> None:
     """SQLite's "unable to open database file" came out as a 190-line SQLAlchemy traceback (a store
     in a folder that does not exist; now refused before opening, as every missing store is). Here
@@ -527,6 +539,7 @@ async def test_a_possible_match_is_still_in_the_childs_export_and_sar_after_a_co
     assert (await signpost_cli.run("audit", "verify")).code == 0
 
 
+@either_store  # the terminal's wording, not the store's: one store shows it (tests/spread.py)
 async def test_an_export_that_finds_nothing_says_so_on_stderr_and_still_writes_a_valid_file(
     busy: Signpost, signpost_cli: Cli
 ) -> None:
@@ -542,6 +555,7 @@ async def test_an_export_that_finds_nothing_says_so_on_stderr_and_still_writes_a
     assert (run.code, run.out, run.said) == (0, "", "signpost: no audit events for actor DM01")
 
 
+@either_store  # the terminal's wording, not the store's: one store shows it (tests/spread.py)
 async def test_an_export_for_an_actor_not_in_the_register_says_so_without_repeating_what_was_typed(
     busy: Signpost, signpost_cli: Cli
 ) -> None:
@@ -582,6 +596,7 @@ async def test_a_report_for_a_reference_not_in_the_register_and_later_in_its_chi
     )
 
 
+@either_store  # argument parsing: one store shows it (tests/spread.py)
 async def test_a_reference_typed_with_its_spaces_unquoted_is_read_whole(busy: Signpost, signpost_cli: Cli) -> None:
     """`signpost audit sar 999 000 0018`, as the reference is printed everywhere, without quotes: the
     shell splits it in three, and "999" alone was refused as "not valid: please check the digits",
@@ -599,6 +614,7 @@ async def test_a_reference_typed_with_its_spaces_unquoted_is_read_whole(busy: Si
     assert wrong.code == 2 and "argument CHILD_REF: that reference number is not valid" in wrong.err, wrong.err
 
 
+@either_store  # the terminal's wording, not the store's: one store shows it (tests/spread.py)
 async def test_sar_tells_a_request_repeated_while_waiting_or_granted_from_one_for_a_record_not_shielded(
     signpost: Signpost, signpost_cli: Cli
 ) -> None:
@@ -657,6 +673,7 @@ async def _append_help_by_px01(signpost: Signpost, clock: FakeClock, hostile: di
         await append(session, [record])
 
 
+@either_store  # what the report withholds is its own writing (store.audit.sar): one store shows it
 async def test_a_shielded_childs_sar_withholds_organisations_areas_names_and_purposes(
     signpost: Signpost, signpost_cli: Cli
 ) -> None:

@@ -19,6 +19,7 @@ from store.tables.register import Child, Involvement
 from tests.bot.cli.conftest import Cli
 from tests.databases import _admin, postgres_url, with_database
 from tests.factories import CHILDREN, PRACTITIONERS
+from tests.spread import either_store
 from tests.store.audit.tamper import run_sql
 
 
@@ -65,6 +66,7 @@ def test_an_empty_database_is_behind_until_upgraded_then_current_and_history_say
     assert history[0].startswith("0001_core") and "Core tables" in history[0]
 
 
+@either_store  # the terminal's columns, not the migrations: one store shows it (tests/spread.py)
 def test_history_shows_each_migration_whole_in_columns_that_line_up(cli: Cli, empty: None) -> None:
     """`db history` cut a description at its docstring's first line break ("… a relayed message),
     so that") and pushed the state column out of line for every id longer than 18 characters
@@ -94,6 +96,7 @@ async def set_applied(db_url: str, old: str, new: str) -> None:
         await db.close()
 
 
+@either_store  # the terminal's wording: one store shows it (tests/spread.py)
 def test_current_says_up_to_date_in_one_line_and_why_there_are_a_dozen_heads(cli: Cli) -> None:
     """`db current` printed twelve revision ids and "(up to date)": an operator could not tell
     whether twelve heads meant trouble. Now: one line, counted in migrations, the newest named,
@@ -171,6 +174,7 @@ def test_a_command_that_only_reads_refuses_an_empty_database_and_leaves_it_empty
         assert (current.code, current.out.split(";")[0]) == (1, f"empty: 0 of {SHIPPED} migrations applied")
 
 
+@either_store  # the SQLite path it names, whichever the fixture made
 def test_current_and_history_on_a_sqlite_path_with_no_store_say_so_and_make_none(cli: Cli, tmp_path: Path) -> None:
     """`db current` and `db history` on a mistyped path created an empty store there (and said it
     was behind); like every command but import, seed-demo, run, console and `db upgrade`, they say
@@ -182,6 +186,7 @@ def test_current_and_history_on_a_sqlite_path_with_no_store_say_so_and_make_none
     assert not missing.exists()
 
 
+@either_store  # a feed path refused before a store is made: one store shows it (tests/spread.py)
 def test_an_import_of_a_feed_that_is_not_there_makes_no_new_store(cli: Cli, tmp_path: Path) -> None:
     """`signpost import` may make a new store, but not for a command that cannot run: a mistyped
     feed path on a fresh machine is one line, and leaves no empty store and no key file behind

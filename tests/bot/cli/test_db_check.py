@@ -30,7 +30,11 @@ from store.keys.crypto import KeyRing
 from tests.bot.cli.conftest import Cli, Run
 from tests.bot.process import clean_environment
 from tests.databases import _admin, _dsn, postgres_url, with_database
+from tests.spread import either_store
 from tests.store.audit.tamper import run_sql, unprotect
+
+# Each test marked either_store below is about the key file and its folder (another store's, missing,
+# its lock, a read-only disk), not the store: one store shows it (tests/spread.py).
 
 PAGE = 4096  # SQLite's page size for Signpost's stores
 ANOTHER = 1000  # another account's uid: the one that runs Signpost, when the tests run as root
@@ -189,6 +193,7 @@ def test_a_backup_cut_short_restored_with_its_journal_behind_a_symbolic_link_is_
     assert restored.read_bytes() == before
 
 
+@either_store
 def test_db_check_names_a_key_file_that_is_not_the_stores_and_makes_none(
     cli: Cli, tmp_path: Path, backend: str
 ) -> None:
@@ -208,6 +213,7 @@ def test_db_check_names_a_key_file_that_is_not_the_stores_and_makes_none(
     assert not missing.exists()  # a check never makes a key file
 
 
+@either_store
 def test_db_check_with_another_stores_key_file_does_not_call_the_audit_chain_broken(
     cli: Cli, tmp_path: Path, backend: str
 ) -> None:
@@ -233,6 +239,7 @@ def test_db_check_with_another_stores_key_file_does_not_call_the_audit_chain_bro
     assert run.out.splitlines()[-1] == "Do not trust this store as it is: 1 problem."
 
 
+@either_store
 def test_db_check_with_another_key_file_still_checks_the_chain_with_its_own_signing_key_file(
     cli: Cli, tmp_path: Path, backend: str
 ) -> None:
@@ -473,6 +480,7 @@ def _no_key_material(run: Run, key_file: Path) -> None:
     assert not any(value in run.out + run.err for value in held["keks"].values())
 
 
+@either_store
 @pytest.mark.skipif(os.geteuid() != 0, reason="giving files to other accounts needs root")
 def test_db_check_by_an_account_that_cannot_take_the_key_files_lock_checks_everything(cli: Cli, keys: KeyRing) -> None:
     """`db check` only reads: run by an account that is not the one running Signpost (an auditor's;
@@ -521,6 +529,7 @@ def _read_only_mount(folder: Path, command: list[str], env: dict[str, str]) -> s
     )
 
 
+@either_store
 def test_db_check_with_the_key_files_folder_read_only_checks_everything(
     cli: Cli, keys: KeyRing, db_url: str, tmp_path: Path
 ) -> None:

@@ -25,6 +25,7 @@ from store.db import Database
 from store.keys.crypto import KeyRing
 from store.tables.people import Practitioner
 from tests.bot.cli.conftest import Cli, Run
+from tests.spread import either_store
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 
@@ -94,12 +95,14 @@ async def test_after_destruction_an_import_of_practitioners_is_refused_and_write
     await _still_readable(cli)
 
 
+@either_store  # the gate's refusal in words, before the command does anything: one store shows it (tests/spread.py)
 async def test_after_destruction_an_import_of_children_is_refused_without_a_crash(cli: Cli) -> None:
     """It stopped "by an unexpected error (NoTermKey)", a traceback in the log."""
     await _switched_off(cli, destroy=True)
     _refused_kindly(await cli.run("import", str(EXAMPLES / "children.csv")), "import")
 
 
+@either_store  # the gate's refusal in words, before the command does anything: one store shows it (tests/spread.py)
 async def test_after_destruction_keys_rotate_is_refused_and_the_certificate_stays_readable(
     cli: Cli, keys: KeyRing
 ) -> None:
@@ -115,6 +118,7 @@ async def test_after_destruction_keys_rotate_is_refused_and_the_certificate_stay
     await _still_readable(cli)
 
 
+@either_store  # the gate's refusal in words, before the command does anything: one store shows it (tests/spread.py)
 async def test_after_destruction_totp_enrol_and_match_are_refused_without_a_crash(cli: Cli, tmp_path: Path) -> None:
     """Both stopped "by an unexpected error (KeyError)"; the secret file is not made."""
     await _switched_off(cli, destroy=True)
@@ -143,6 +147,7 @@ async def test_once_switched_off_nothing_is_taken_in_or_handed_out_before_destru
     await _still_readable(cli)
 
 
+@either_store  # which commands the gate lets by: one store shows it
 async def test_a_subject_access_report_and_the_practitioner_list_still_answer_before_destruction(cli: Cli) -> None:
     """A child's family keeps its right of access while the data is held (60 days by default after
     the switch-off): `audit sar` was refused then, while `audit export --child` ran (review). Both
@@ -170,6 +175,7 @@ async def test_after_destruction_a_subject_access_report_says_the_data_is_destro
     assert listed.code == 2 and "keys of this store were destroyed" in listed.said, listed.said
 
 
+@either_store  # the gate's refusal in words, before the command does anything: one store shows it (tests/spread.py)
 async def test_make_runs_seed_if_empty_on_a_decommissioned_store_says_so_and_succeeds(cli: Cli) -> None:
     """`make run` is `seed-demo --if-empty` then `signpost run`: on a decommissioned store the seed
     stopped make with exit 2. It says it does not seed, exit 0, audited refused (nothing seeded)."""
@@ -195,6 +201,7 @@ async def test_the_reads_that_prove_what_happened_still_answer_after_destruction
     await _still_readable(cli)
 
 
+@either_store  # a file never written over: one store shows it (tests/spread.py)
 async def test_a_certificate_is_never_written_over_an_existing_file(cli: Cli, tmp_path: Path) -> None:
     """`--out` a second time silently overwrote the file; it is refused as backup refuses one."""
     await _switched_off(cli, destroy=True)
@@ -219,6 +226,7 @@ def test_every_command_declares_whether_it_runs_once_switched_off() -> None:
     assert undeclared == []
 
 
+@either_store  # refused in words for the key file's state: one store shows it (tests/spread.py)
 async def test_past_the_gate_a_store_whose_keys_are_destroyed_refuses_in_words(cli: Cli, tmp_path: Path) -> None:
     """Reached without the switch-off gate (``audited`` told nothing), importing children stopped on
     NoTermKey, and enrolment, match and rotation on a KeyError (no current key): each is now refused
@@ -246,6 +254,7 @@ async def test_past_the_gate_a_store_whose_keys_are_destroyed_refuses_in_words(c
     await _still_readable(cli)
 
 
+@either_store  # help text: one store shows it (tests/spread.py)
 def test_decommission_help_names_what_still_runs_once_switched_off(cli: Cli) -> None:
     """Taken from the declarations, so it cannot drift from what the gate lets through."""
     shown = " ".join(cli("decommission", "--help").out.split())

@@ -16,6 +16,7 @@ import pytest
 
 from tests.bot.process import clean_environment, run_signpost
 from tests.databases import Templates
+from tests.spread import either_store
 
 pytestmark = pytest.mark.fresh_keys  # `signpost` works to the real date
 
@@ -48,6 +49,7 @@ def said(run_stderr: str) -> str:
     return "\n".join(line for line in run_stderr.splitlines() if not line.startswith("{")).strip()
 
 
+@either_store  # a key file refused by a new store in one line: one store shows it (tests/spread.py)
 def test_an_emptied_key_file_is_refused_by_a_new_store_in_one_line(
     db_url: str, another_store: str, tmp_path: Path
 ) -> None:

@@ -12,7 +12,6 @@ import zipfile
 from pathlib import Path
 
 import pyotp
-import pytest
 
 from store.register.refs import check_digit
 from tests.bot.cli.conftest import Cli
@@ -28,7 +27,11 @@ from tests.factories import (
     PRACTITIONERS_HEADER,
     TWIN_A,
 )
-from tests.spread import spread
+from tests.spread import either_store, spread
+
+# Each test marked either_store below is about how an export is read (its encoding, lines, quotes,
+# columns and cells) and refused, before the store is reached: one store shows it (tests/spread.py).
+# Those that then find a child through the store, or what it keeps of a row, run on both.
 
 SEAN, ZOE, LUKASZ = "9993000000", "9993000019", "9993000027"
 EXPORT_PRACTITIONERS = (
@@ -118,6 +121,7 @@ def test_a_header_spelt_with_spaces_hyphens_or_a_second_mark_is_the_feed_it_name
     assert imported.out.splitlines()[0] == "children: 6 rows read, 6 new or changed"
 
 
+@either_store
 def test_roles_in_any_letter_case_are_roles(cli: Cli, tmp_path: Path) -> None:
     """A header in any case was read, and true and false in any case, but "Practitioner;
     Duty_Manager" was refused as holding a role that is not one."""
@@ -128,6 +132,7 @@ def test_roles_in_any_letter_case_are_roles(cli: Cli, tmp_path: Path) -> None:
     assert imported.code == 0, imported.err
 
 
+@either_store
 def test_roles_separated_by_commas_are_told_to_be_separated_by_semicolons(cli: Cli, tmp_path: Path) -> None:
     """The refusal says what to change, and never quotes the field (a row out of line puts a name there)."""
     text = PRACTITIONERS.replace("duty_manager;practitioner", '"duty_manager, practitioner"')
@@ -137,6 +142,7 @@ def test_roles_separated_by_commas_are_told_to_be_separated_by_semicolons(cli: C
     ]
 
 
+@either_store
 def test_an_unclosed_quote_says_where_its_field_runs_to(cli: Cli, tmp_path: Path) -> None:
     """A quote never closed reads every line after it as one field: the problem said only that line 3
     "has 2 fields, expected 9", which a person reading line 3 (nine fields) could not see."""
@@ -162,6 +168,7 @@ def test_a_file_separated_by_another_character_is_told_to_be_saved_as_csv(
     ]
 
 
+@either_store
 def test_a_windows_1252_file_is_refused_at_its_first_line_that_is_not_utf8(cli: Cli, tmp_path: Path) -> None:
     """Excel's plain "CSV" writes Windows-1252: Zoé's é is one byte. The line is named, not the name."""
     text = CHILDREN.replace("Amy,Jones", "Zoé,O’Neill")
@@ -170,6 +177,7 @@ def test_a_windows_1252_file_is_refused_at_its_first_line_that_is_not_utf8(cli: 
     ]
 
 
+@either_store
 def test_a_comma_at_the_end_of_every_line_is_an_empty_column_with_no_name(cli: Cli, tmp_path: Path) -> None:
     """Excel writes a comma after each line's last field when a column past the data was ever used:
     the header was "not a known feed: unknown (an empty name)". A value under that column is a
@@ -209,6 +217,7 @@ def test_a_child_with_one_name_only_is_imported_and_found_by_it(cli: Cli, tmp_pa
     ]
 
 
+@either_store
 def test_aliases_separated_by_commas_are_refused_and_told_to_be_separated_by_semicolons(
     cli: Cli, tmp_path: Path
 ) -> None:
@@ -273,6 +282,7 @@ def test_a_utf16_file_is_refused_in_one_line_saying_to_save_it_as_csv_utf8(
     ]
 
 
+@either_store
 def test_an_empty_file_is_told_it_is_empty(cli: Cli, tmp_path: Path) -> None:
     """An empty file (or one of blank lines, or a byte-order mark alone) was answered with the three
     headers Signpost reads, as if its header were wrong. A header with no rows imports nothing."""
@@ -285,6 +295,7 @@ def test_an_empty_file_is_told_it_is_empty(cli: Cli, tmp_path: Path) -> None:
     assert imported.out.splitlines()[0] == "children: 0 rows read, 0 new or changed"
 
 
+@either_store
 def test_exports_joined_into_one_file_read_each_part_by_its_own_header(cli: Cli, tmp_path: Path) -> None:
     """Two exports joined (``cat a.csv b.csv``) repeat the header between their rows, the second
     maybe in another column order or with its own byte-order mark: each of its cells was a problem
@@ -296,6 +307,7 @@ def test_exports_joined_into_one_file_read_each_part_by_its_own_header(cli: Cli,
     imported_as_standard(cli, tmp_path, text)
 
 
+@either_store
 def test_child_references_a_spreadsheet_kept_as_text_are_read(cli: Cli, tmp_path: Path) -> None:
     """A reference written '9990000018 (a spreadsheet's mark for text) or ="9990000018" (an export
     meant for Excel), or with no-break spaces between its digits, is that reference."""
@@ -307,6 +319,7 @@ def test_child_references_a_spreadsheet_kept_as_text_are_read(cli: Cli, tmp_path
     imported_as_standard(cli, tmp_path, text)
 
 
+@either_store
 def test_child_references_a_spreadsheet_damaged_are_refused_saying_what_to_do(cli: Cli, tmp_path: Path) -> None:
     """A reference that lost its leading zeros (Excel reads it as a number) could as well have lost
     any other digit, and one in scientific notation has lost its last digits: each was "not ten
@@ -394,6 +407,7 @@ def test_a_date_that_could_be_read_wrongly_is_refused_saying_what_to_do(
     assert day not in "\n".join(said)
 
 
+@either_store
 def test_phone_numbers_a_spreadsheet_kept_as_text_are_read_and_damaged_ones_refused(cli: Cli, tmp_path: Path) -> None:
     """'0161 496 0001 (text in a spreadsheet) and no-break spaces are read; a number that lost its
     leading 0 (stored silently, it rang nobody) or was shown in scientific notation is refused."""
@@ -411,6 +425,7 @@ def test_phone_numbers_a_spreadsheet_kept_as_text_are_read_and_damaged_ones_refu
     ]
 
 
+@either_store
 def test_a_file_with_carriage_returns_alone_as_old_excel_saves_it_is_read(cli: Cli, tmp_path: Path) -> None:
     """Excel's "CSV (Macintosh)" ends each line with a carriage return alone: it was refused whole
     ("save the file with Windows or Unix line endings"), though its lines can be read one way only."""
@@ -419,6 +434,7 @@ def test_a_file_with_carriage_returns_alone_as_old_excel_saves_it_is_read(cli: C
     assert problems(cli, write(tmp_path, "children.csv", bad)) == ["children.csv:3: date_of_birth: is not a real date"]
 
 
+@either_store
 def test_a_carriage_return_alone_in_a_file_of_line_feeds_is_still_refused(cli: Cli, tmp_path: Path) -> None:
     """A file whose lines end otherwise but holds a carriage return alone between its fields cannot be
     read one way only: refused, quoting nothing."""
@@ -427,7 +443,7 @@ def test_a_carriage_return_alone_in_a_file_of_line_feeds_is_still_refused(cli: C
     assert said.startswith("children.csv:2: row: cannot be read as CSV (lines ending in a carriage return alone")
 
 
-@pytest.mark.parametrize("before", ["\n", "\r\n\r\n", "  \n", ",,,,,,,,\r\n"])
+@spread("before", ["\n", "\r\n\r\n", "  \n", ",,,,,,,,\r\n"])
 def test_blank_lines_before_the_header_are_skipped(cli: Cli, tmp_path: Path, before: str) -> None:
     """An export with an empty line (or a row of empty cells) above its header was told its header was
     no feed's; problems still name the file's own lines."""
@@ -439,9 +455,7 @@ def test_blank_lines_before_the_header_are_skipped(cli: Cli, tmp_path: Path, bef
     ]
 
 
-@pytest.mark.parametrize(
-    ("yes", "no"), [("yes", "no"), ("Y", "n"), ("1", "0"), ("TRUE", "False"), ("Yes", "NO"), ("y", "N")]
-)
+@spread("yes, no", [("yes", "no"), ("Y", "n"), ("1", "0"), ("TRUE", "False"), ("Yes", "NO"), ("y", "N")])
 def test_shielded_written_yes_no_or_1_0_is_read(cli: Cli, tmp_path: Path, yes: str, no: str) -> None:
     """A spreadsheet's yes/no, y/n or 1/0 column means one thing only: it was refused row by row."""
     imported_as_standard(cli, tmp_path, CHILDREN.replace(",true\n", f",{yes}\n").replace(",false\n", f",{no}\n"))

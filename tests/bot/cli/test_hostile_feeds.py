@@ -32,6 +32,11 @@ from tests.factories import (
     PRACTITIONERS_HEADER,
     SHIELDED,
 )
+from tests.spread import either_store, spread
+
+# Each test marked either_store below throws input that is read and refused before the store is
+# written: one store shows it (tests/spread.py). A NUL (which PostgreSQL cannot store), names in
+# any script kept, and a refused import's rollback run on both.
 
 PERSON = "P009,{given},Hale,Nurse,Northshire NHS,{authority},0161 496 0009,{email},practitioner"
 FORGED = "Sam\n> quoted\n\u202eevil"
@@ -61,8 +66,8 @@ def quoted(text: str) -> str:
     return '"' + text.replace('"', '""') + '"'
 
 
-@pytest.mark.parametrize(
-    ("email", "why"),
+@spread(  # input refused before the store is written: each on one store (tests/spread.py)
+    "email, why",
     [
         ("[priya.shah@nhs.example](https://evil.example/phish)", "markdown link"),
         ("priya.shah@nhs.example <!here>", "mention after it"),
@@ -125,6 +130,7 @@ def test_names_in_any_script_with_joiners_and_other_spaces_are_imported(cli: Cli
     assert result.code == 0, result.err
 
 
+@either_store
 def test_a_field_past_the_csv_limit_is_one_problem_with_its_line(cli: Cli, tmp_path: Path) -> None:
     """The csv module refuses a field over 131,072 characters: one line naming the file and row,
     not a traceback, and nothing imported from any file."""
@@ -148,12 +154,14 @@ def refused_roll(cli: Cli, tmp_path: Path, rows: str) -> Run:
     return result
 
 
+@either_store
 def test_a_header_past_the_csv_limit_is_one_problem(cli: Cli, tmp_path: Path) -> None:
     feed = write(tmp_path, "children.csv", "x" * 140_000 + "\n")
     [said] = problems(cli, feed)
     assert said.startswith("children.csv:1: row: cannot be read as CSV (field larger than field limit")
 
 
+@either_store
 def test_a_roll_past_the_csv_limit_is_one_problem_and_nothing_is_matched(cli: Cli, tmp_path: Path) -> None:
     """`signpost match`: the same refusal, exit status 1, no CSV out."""
     result = refused_roll(cli, tmp_path, f",Amy,Jones,,2014-04-03,,,,\n,{'x' * 140_000},B,,,,,,\n")
@@ -165,6 +173,7 @@ def test_a_roll_past_the_csv_limit_is_one_problem_and_nothing_is_matched(cli: Cl
     assert lines[-1] == "Nothing was matched: 1 problem above."
 
 
+@either_store
 def test_a_header_naming_a_column_twice_is_refused_never_read_as_its_last_value(cli: Cli, tmp_path: Path) -> None:
     """A children feed whose header names `shielded` twice (true, then false) was imported with the
     last value: the shielded child came out unshielded and its signposts showed to any search.
@@ -177,6 +186,7 @@ def test_a_header_naming_a_column_twice_is_refused_never_read_as_its_last_value(
     assert said == ["again.csv:1: header: names a column more than once (shielded): name each column once"]
 
 
+@either_store
 def test_a_data_row_taken_for_a_header_is_never_quoted_back(cli: Cli, tmp_path: Path) -> None:
     """A file whose header line was lost: its first row repeats values (the two dates), but the
     problem names only Signpost's own column names, never the row's text."""
@@ -185,7 +195,7 @@ def test_a_data_row_taken_for_a_header_is_never_quoted_back(cli: Cli, tmp_path: 
     assert said.startswith("c.csv:1: header: not a known feed") and "2014" not in said and "Amy" not in said
 
 
-@pytest.mark.parametrize("day", ["2015-W05-1", "2015-W05", "2015-06-3\u0663"])
+@spread("day", ["2015-W05-1", "2015-W05", "2015-06-3\u0663"])  # refused before the store: each on one store
 def test_a_date_in_another_iso_form_of_the_same_length_is_a_problem(cli: Cli, tmp_path: Path, day: str) -> None:
     """`date.fromisoformat` takes an ISO week date (`2015-W05-1` is 26 January 2015), and the
     length check let it through: a feed promised YYYY-MM-DD took it as a date of birth."""
@@ -197,15 +207,14 @@ def test_a_date_in_another_iso_form_of_the_same_length_is_a_problem(cli: Cli, tm
     assert "i.csv:2: started: is not a date in YYYY-MM-DD form" in said
 
 
-@pytest.mark.parametrize(
-    ("started", "ended", "said"),
-    [
-        ("0001-01-01", "", "i.csv:2: started: is more than 25 years ago"),
-        ("1900-01-01", "", "i.csv:2: started: is more than 25 years ago"),
-        ("2024-09-01", "9999-12-31", "i.csv:2: ended: is more than 24 years ahead"),
-        ("2024-09-01", "2099-01-01", "i.csv:2: ended: is more than 24 years ahead"),
-    ],
-    ids=["year one", "1900", "9999", "2099"],
+@spread(  # dates refused before the store is written: each on one store (tests/spread.py)
+    "started, ended, said",
+    {
+        "year one": ("0001-01-01", "", "i.csv:2: started: is more than 25 years ago"),
+        "1900": ("1900-01-01", "", "i.csv:2: started: is more than 25 years ago"),
+        "9999": ("2024-09-01", "9999-12-31", "i.csv:2: ended: is more than 24 years ahead"),
+        "2099": ("2024-09-01", "2099-01-01", "i.csv:2: ended: is more than 24 years ahead"),
+    },
 )
 async def test_an_involvement_date_no_child_in_signpost_can_have_is_a_problem(
     cli: Cli, db: Database, tmp_path: Path, started: str, ended: str, said: str
@@ -227,6 +236,7 @@ async def test_an_involvement_date_no_child_in_signpost_can_have_is_a_problem(
         assert (await session.execute(select(Involvement.child_ref).limit(1))).first() is None
 
 
+@either_store
 def test_a_postcode_or_phone_in_full_width_digits_is_a_problem(cli: Cli, tmp_path: Path) -> None:
     """Python's ``\\d`` takes any script's digits: "S1 4ZZ" with a full-width 1 was accepted as a UK
     postcode (and a phone number in full-width digits would be shown to practitioners as a signpost)."""
@@ -235,12 +245,13 @@ def test_a_postcode_or_phone_in_full_width_digits_is_a_problem(cli: Cli, tmp_pat
     assert said == ["c.csv:2: postcode: is not a UK postcode"]
 
 
+@either_store
 def test_a_roll_with_a_week_date_is_a_problem_and_nothing_is_matched(cli: Cli, tmp_path: Path) -> None:
     result = refused_roll(cli, tmp_path, ",Amy,Jones,,2014-W14-4,,,,\n")
     assert "roll.csv:2: date_of_birth: is not a date in YYYY-MM-DD form" in result.err
 
 
-@pytest.mark.parametrize("ending", [b"\r", b""], ids=["carriage returns", "no line break at all"])
+@spread("ending", {"carriage returns": b"\r", "no line break at all": b""})  # a file's reading: one store shows it
 def test_a_file_without_line_breaks_is_read_in_bounded_memory(cli: Cli, tmp_path: Path, ending: bytes) -> None:
     """An import promises bounded memory however large its feeds. A 64 MB file without a line
     break was read whole as one line (twice: counted, then parsed) and decoded: several times its
@@ -266,6 +277,7 @@ def test_a_file_without_line_breaks_is_read_in_bounded_memory(cli: Cli, tmp_path
     assert peak < 40 * (1 << 20), f"peak {peak >> 20} MB for a 64 MB feed"
 
 
+@either_store  # a file read in bounded memory, not the store: one store shows it (tests/spread.py)
 def test_a_roll_without_line_breaks_is_refused_in_bounded_memory(cli: Cli, tmp_path: Path) -> None:
     """`signpost match` read its roll whole: a 64 MB roll without a line break took several times
     its size in memory. Now a line stops at 8 MB, as a feed's does: one problem, nothing matched."""
@@ -303,6 +315,7 @@ async def test_a_refused_import_is_audited_as_changing_nothing(cli: Cli, db: Dat
     assert event.detail.startswith("1 problem; nothing changed: children=7/0 practitioners=6/0 (read/changed);")
 
 
+@either_store
 def test_the_same_file_given_twice_is_one_problem(cli: Cli, tmp_path: Path) -> None:
     """Not one repeat per row: the file is named once as given twice, and nothing is imported."""
     kids = write(tmp_path, "children.csv", CHILDREN)
@@ -314,6 +327,7 @@ def test_the_same_file_given_twice_is_one_problem(cli: Cli, tmp_path: Path) -> N
     ]
 
 
+@either_store
 def test_a_long_list_of_problems_is_cut_with_a_count(cli: Cli, tmp_path: Path) -> None:
     """A copy of a children file under another name repeats every row: the problems shown stop at
     100, and the last line says how many there were in all."""
@@ -333,7 +347,7 @@ def release(pipe: Path) -> None:
     os.close(os.open(pipe, os.O_RDONLY | os.O_NONBLOCK))
 
 
-@pytest.mark.parametrize("text", [PRACTITIONERS, ""], ids=["a writer", "nothing written"])
+@spread("text", {"a writer": PRACTITIONERS, "nothing written": ""})  # a file refused unread: one store shows it
 def test_a_feed_from_a_pipe_is_refused_in_one_line_saying_what_to_do(cli: Cli, tmp_path: Path, text: str) -> None:
     """An import reads each file twice (counted for the progress bar, then imported): a pipe was
     drained by the count, and its right header refused as "not a known feed"; a named pipe that
@@ -363,7 +377,7 @@ def test_a_feed_from_a_pipe_is_refused_in_one_line_saying_what_to_do(cli: Cli, t
     assert [e["outcome"] for e in exported if e["action"] == "import"] == ["refused"]
 
 
-@pytest.mark.parametrize("command", [("import",), ("match", "--as", "AD01")], ids=["import", "match"])
+@spread("command", {"import": ("import",), "match": ("match", "--as", "AD01")})  # a file refused unread
 def test_a_named_pipe_nobody_writes_to_is_refused_not_waited_on(
     cli: Cli, tmp_path: Path, command: tuple[str, ...]
 ) -> None:

@@ -23,6 +23,7 @@ from store.tables.lifecycle import Meta
 from store.tables.register import Child, ChildKey
 from tests.bot.cli.conftest import Cli
 from tests.factories import load_standard
+from tests.spread import BACKENDS, spread
 
 Entries = dict[str, str]  # the key file's KEK map: id → base64
 
@@ -98,14 +99,27 @@ async def _forget_witnesses(url: str) -> None:
         await db.close()
 
 
-# A store written before witnesses holds no key under the month chain until a search seals terms
-# (audit_term_keys): nothing can be lost by that chain then, and it is recorded as it is.
-CASES = [(edit, True) for edit in EDITS] + [(edit, False) for edit in EDITS if edit != "month state"]
+# Against a witness, a chain's state, cutoff or generation edited is an input refused by the key
+# file and the witnesses read (witness._judged, before any query of the keys), before retention
+# touches a row: each such edit on one store (tests/spread.py). A chain removed is refused by a
+# query of the store's keys, and a store written before witnesses proves each chain by queries that
+# differ with the edit: each of those on both stores.
+# Such a store holds no key under the month chain until a search seals terms (audit_term_keys):
+# nothing can be lost by that chain then, and it is recorded as it is.
+REMOVED = ("term removed", "day removed")
+CASES = [
+    *spread("edit, recorded", {f"{e}-witnessed": (e, True) for e in EDITS if e not in REMOVED}).args[1],
+    *(
+        pytest.param(
+            backend, edit, recorded, id=f"{backend}-{edit}-{'witnessed' if recorded else 'written-before-witnesses'}"
+        )
+        for edit, recorded in [(e, True) for e in REMOVED] + [(e, False) for e in EDITS if e != "month state"]
+        for backend in BACKENDS
+    ),
+]
 
 
-@pytest.mark.parametrize(
-    ("edit", "recorded"), CASES, ids=[f"{e}-{'witnessed' if r else 'written-before-witnesses'}" for e, r in CASES]
-)
+@pytest.mark.parametrize("backend, edit, recorded", CASES, indirect=["backend"])
 async def test_a_key_file_with_a_chain_not_the_stores_destroys_nothing(
     signpost: Signpost, cli: Cli, db_url: str, keys: KeyRing, edit: str, recorded: bool
 ) -> None:
@@ -172,7 +186,7 @@ STRAYS = {
 }
 
 
-@pytest.mark.parametrize("edit", list(STRAYS))
+@spread("edit", list(STRAYS))  # refused from the key file alone (witness._stray): each on one store
 async def test_a_chain_of_a_generation_the_key_file_does_not_hold_destroys_nothing(
     signpost: Signpost, cli: Cli, db_url: str, keys: KeyRing, edit: str
 ) -> None:

@@ -25,6 +25,7 @@ from store.tables.lifecycle import Meta
 from tests.bot.cli.conftest import Cli, Run
 from tests.bot.cli.test_main import write_feeds
 from tests.factories import CHILDREN, INVOLVEMENTS, PRACTITIONERS
+from tests.spread import either_store, spread
 from tests.store.keys.test_backup import restored
 
 pytestmark = pytest.mark.fresh_keys  # `signpost` works to the real date (tests/conftest.py keys)
@@ -66,6 +67,7 @@ async def recorded_fingerprint(db_url: str) -> str | None:
         await db.close()
 
 
+@either_store  # a key file refused in one line, not the store: one store shows it (tests/spread.py)
 def test_a_missing_key_file_for_a_store_holding_children_stops_and_creates_nothing(cli: Cli, tmp_path: Path) -> None:
     """The newcomer's case: a new SIGNPOST_KEY_FILE path for a store holding children. Exit 2, one
     line naming the setting and saying why, and no key file made (the old code made one, exit 0)."""
@@ -94,6 +96,7 @@ async def test_a_missing_key_file_is_refused_for_a_store_written_before_fingerpr
     assert not new.exists()
 
 
+@either_store  # a key file refused in one line, not the store: one store shows it (tests/spread.py)
 def test_another_key_file_is_refused_at_start(cli: Cli, tmp_path: Path) -> None:
     """A store opened with a key file of another store: refused before the console starts, in one line
     (the old code started, and the first lookup answered "something went wrong")."""
@@ -186,6 +189,7 @@ async def test_a_backup_from_before_a_rotation_names_the_generation_it_needs(
     )
 
 
+@either_store  # a key file's mode, not the store: one store shows it (tests/spread.py)
 def test_a_key_file_found_open_to_others_is_tightened_by_the_first_command_that_opens_it(
     cli: Cli, tmp_path: Path
 ) -> None:
@@ -211,6 +215,7 @@ def test_a_key_file_found_open_to_others_is_tightened_by_the_first_command_that_
     assert key_file.read_bytes() == before
 
 
+@either_store  # a key file refused in one line, not the store: one store shows it (tests/spread.py)
 def test_a_key_file_too_large_to_be_one_stops_keys_rotate_in_one_line(cli: Cli, tmp_path: Path) -> None:
     """SIGNPOST_KEY_FILE naming a file over ``MAX_KEY_FILE`` (as /dev/zero was read, until memory
     ran out and `keys rotate` crashed with a traceback): exit 2, one line naming it, nothing read whole."""
@@ -237,7 +242,7 @@ MALFORMED: dict[str, tuple[Callable[[dict[str, Any]], object], str]] = {
 }
 
 
-@pytest.mark.parametrize("malformed", MALFORMED)
+@spread("malformed", list(MALFORMED))  # a key file read and refused: each on one store (tests/spread.py)
 def test_a_key_file_with_a_malformed_value_is_refused_in_one_line(
     cli: Cli, keys: KeyRing, tmp_path: Path, malformed: str
 ) -> None:
@@ -263,7 +268,7 @@ def test_a_key_file_with_a_malformed_value_is_refused_in_one_line(
         assert not any(secret in run.err + run.out for secret in (doc["index_key"], doc["signing_seed"]))
 
 
-@pytest.mark.parametrize("current", ["nope", "AAAA"])
+@spread("current", ["nope", "AAAA"])  # a key file read and refused: each on one store (tests/spread.py)
 def test_totp_enrol_with_a_current_kek_the_key_file_does_not_hold_is_refused_in_one_line(
     cli: Cli, keys: KeyRing, tmp_path: Path, current: str
 ) -> None:

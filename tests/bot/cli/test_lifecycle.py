@@ -27,6 +27,7 @@ from store.register.feeds import Feed, import_feeds
 from store.register.refs import make_reference
 from tests.bot.process import run_signpost
 from tests.factories import CHILDREN_HEADER, INVOLVEMENTS_HEADER, PRACTITIONERS
+from tests.spread import either_store
 from tests.store.lifecycle.lifecycle_data import snapshot
 
 pytestmark = pytest.mark.fresh_keys  # `signpost` works to the real date (tests/conftest.py keys)
@@ -102,6 +103,7 @@ def test_help_lists_the_lifecycle_commands() -> None:
         assert name in text
 
 
+@either_store  # a usage error, refused before the store is read: one store shows it (tests/spread.py)
 def test_as_of_without_dry_run_is_refused(key_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """`--as-of` only goes with `--dry-run`: a real run always uses today."""
     assert main(["retention", "run", "--as-of", (today() + timedelta(days=9)).isoformat()]) == 2
@@ -124,6 +126,7 @@ def test_dry_run_as_of_reports_the_future_and_changes_nothing(
     assert changed <= {"audit_events", "audit_chain", "audit_chain_head", "audit_subjects"}, changed
 
 
+@either_store  # a date refused before the store is read: one store shows it
 def test_dry_run_as_of_beyond_seven_years_is_refused_at_once_in_one_line_naming_the_limit(
     key_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -156,6 +159,7 @@ def connect_as(role: str, db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SIGNPOST_DATABASE_URL", f"{scheme}://{role}@{rest.split('@', 1)[1]}")
 
 
+@either_store  # a date refused before anything is scheduled: one store shows it (tests/spread.py)
 def test_a_switch_off_today_is_refused_without_at_once(key_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Today's date would switch Signpost off at once, and a switch-off cannot be cancelled once
     begun: refused in one line naming --at-once, status 2, nothing scheduled."""
@@ -166,6 +170,7 @@ def test_a_switch_off_today_is_refused_without_at_once(key_file: Path, capsys: p
     assert capsys.readouterr().out == "No decommissioning is scheduled.\n"
 
 
+@either_store  # the terminal's wording: one store shows it (tests/spread.py)
 def test_a_switch_off_at_once_says_it_is_switched_off_not_scheduled(
     key_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -492,6 +497,7 @@ def test_certificate_verifies_only_against_the_published_key_and_carries_the_cha
     assert "--public-key" in capsys.readouterr().err
 
 
+@either_store  # a file refused unread: one store shows it (tests/spread.py)
 def test_a_certificate_or_key_file_that_is_not_utf8_is_said_in_plain_words(
     key_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

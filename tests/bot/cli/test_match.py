@@ -12,7 +12,6 @@ import re
 import threading
 from pathlib import Path
 
-import pytest
 from sqlalchemy import select, update
 
 from bot.app import Signpost
@@ -29,7 +28,7 @@ from tests.bot.cli.conftest import Cli
 from tests.factories import CHILDREN_HEADER, PRACTITIONERS, ready, say
 from tests.fuzzy_register import AMELIA, ARCHIVED, FUZZY_CHILDREN, JACK, JAKE, KYLE, ROBERT, filler_children, load_fuzzy
 from tests.fuzzy_register import INVOLVEMENTS as FUZZY_INVOLVEMENTS
-from tests.spread import spread
+from tests.spread import either_store, spread
 from tests.statements import statements_sent
 
 # given_names, family_name, date_of_birth, postcode: each row also typed into chat by the test.
@@ -88,6 +87,7 @@ def test_match_writes_ranked_candidates_as_csv_and_one_audit_event(cli: Cli, tmp
     assert AMELIA in str(event["subject_refs"]) and "Amelia" not in json.dumps(event)
 
 
+@either_store  # a roll read and refused before a row is matched: one store shows it (tests/spread.py)
 def test_a_bad_roll_is_explained_and_nothing_is_audited_as_answered(cli: Cli, tmp_path: Path) -> None:
     """Every bad row is named (file:line: field: problem), exit status 1, no CSV, no answered event;
     each try is audited (a roll that cannot be opened as refused)."""
@@ -111,6 +111,7 @@ def test_a_bad_roll_is_explained_and_nothing_is_audited_as_answered(cli: Cli, tm
     assert all(e["result_count"] == 0 for e in events)
 
 
+@either_store  # a refusal in words: one store shows it (tests/spread.py)
 def test_only_an_admin_may_run_a_batch_match(cli: Cli, tmp_path: Path) -> None:
     """A practitioner is refused with one clear line, and the refusal is audited."""
     setup_store(cli, tmp_path)
@@ -122,7 +123,7 @@ def test_only_an_admin_may_run_a_batch_match(cli: Cli, tmp_path: Path) -> None:
     assert [(e["outcome"], e["actor_id"]) for e in events] == [("refused", "P001")]
 
 
-@pytest.mark.parametrize("typed", ["Amy.Jones", "M11AA", "2014-04-03", "Amy Jones 03/04/2014 M1 2AB"])
+@spread("typed", ["Amy.Jones", "M11AA", "2014-04-03", "Amy Jones 03/04/2014 M1 2AB"])  # refused words
 def test_an_id_typed_as_the_admin_that_names_no_one_is_kept_nowhere(cli: Cli, tmp_path: Path, typed: str) -> None:
     """`--as` that names no one in the register: a name or postcode shaped like an id (AMY.JONES,
     M11AA) was recorded as the refusal's user_id, for good (the audit is append-only). The refusal
@@ -274,6 +275,7 @@ def test_an_ambiguous_row_lists_only_plausible_candidates_and_a_match_only_its_c
     ]
 
 
+@either_store  # how a roll's lines are numbered, not the store: one store shows it
 def test_the_line_column_is_the_files_line_as_a_problem_names_it(cli: Cli, tmp_path: Path) -> None:
     """Problems named the file's line (roll.csv:5) and the CSV counted data rows from 1: after the
     header and an empty line, the row on line 4 is line 4 in both."""
@@ -291,6 +293,7 @@ def test_the_line_column_is_the_files_line_as_a_problem_names_it(cli: Cli, tmp_p
     assert "line in FILE.csv (the header is line 1)" in helped
 
 
+@either_store  # a refusal in words: one store shows it (tests/spread.py)
 def test_someone_not_an_admin_is_refused_before_the_roll_is_read(cli: Cli, tmp_path: Path) -> None:
     """A practitioner's batch with a bad roll was read and checked, its problems printed and the
     batch audited invalid, before the role was refused: now the role is refused first (one line,
@@ -306,6 +309,7 @@ def test_someone_not_an_admin_is_refused_before_the_roll_is_read(cli: Cli, tmp_p
     assert [(e["outcome"], e["actor_id"], e["detail"]) for e in events] == [("refused", "P001", "needs admin")] * 2
 
 
+@either_store  # a roll read and refused before a row is matched: one store shows it (tests/spread.py)
 def test_a_bad_row_at_the_end_of_a_long_roll_refuses_it_whole(cli: Cli, tmp_path: Path) -> None:
     """The roll is streamed, but still checked in full before a row is matched: 500 good rows and
     one bad last row write no CSV, and the batch is audited invalid, as a short bad roll is."""
@@ -322,7 +326,7 @@ def test_a_bad_row_at_the_end_of_a_long_roll_refuses_it_whole(cli: Cli, tmp_path
     assert [(e["outcome"], e["result_count"]) for e in events] == [("invalid", 0)]
 
 
-@pytest.mark.parametrize("written", [True, False], ids=["a writer", "nothing written"])
+@spread("written", {"a writer": True, "nothing written": False})  # a file refused unread: each on one store
 def test_a_roll_from_a_pipe_is_refused_in_one_line(cli: Cli, tmp_path: Path, written: bool) -> None:
     """A roll is read twice (checked, then matched) and a pipe cannot be: it is refused, saying
     what to do, audited as refused, and nothing is matched (the writer is let go if the pipe was
@@ -352,6 +356,7 @@ def test_a_roll_from_a_pipe_is_refused_in_one_line(cli: Cli, tmp_path: Path, wri
     assert [(e["outcome"], e["result_count"]) for e in events] == [("refused", 0)]
 
 
+@either_store  # a roll read and refused before a row is matched: one store shows it (tests/spread.py)
 def test_a_roll_that_stops_being_utf8_far_down_is_refused_whole(cli: Cli, tmp_path: Path) -> None:
     """Read as a stream, a byte that is not UTF-8 is met only after thousands of good rows: the
     roll is still refused in one line, as when it was decoded whole, audited refused, no CSV."""
@@ -415,6 +420,7 @@ def test_a_roll_refuses_a_date_that_could_be_read_wrongly_as_a_feed_does(
     assert day not in result.said
 
 
+@either_store  # how a roll is read, not the store: one store shows it (tests/spread.py)
 def test_a_roll_with_blank_lines_above_its_header_is_read_by_its_file_lines(cli: Cli, tmp_path: Path) -> None:
     """As a feed's: an empty line (or a row of empty cells) above the header was "expected the
     children feed header"; the answers and problems name the file's own lines."""
@@ -426,6 +432,7 @@ def test_a_roll_with_blank_lines_above_its_header_is_read_by_its_file_lines(cli:
     assert result.out.splitlines()[1] == f"4,match,1,{AMELIA},1.0000"
 
 
+@either_store  # a roll read and refused before a row is matched: one store shows it (tests/spread.py)
 def test_a_roll_reads_its_line_ends_as_a_feed_does(cli: Cli, tmp_path: Path) -> None:
     """A roll was read in universal-newline mode: a carriage return alone in a file whose lines end
     in line feeds ended a line there, so its rows were matched under line numbers the file (and an
@@ -464,7 +471,7 @@ def test_a_roll_ends_a_line_only_where_a_feed_does(cli: Cli, tmp_path: Path, mar
     ]
 
 
-@pytest.mark.parametrize("end", ["\r\n", "\n", "\r"], ids=["CRLF", "LF", "CR alone"])
+@spread("end", {"CRLF": "\r\n", "LF": "\n", "CR alone": "\r"})  # how a roll is read: each on one store
 def test_a_roll_is_matched_by_its_file_lines_whatever_its_line_ends(cli: Cli, tmp_path: Path, end: str) -> None:
     """Read by the feed reader's code, a roll saved by Windows, Unix or Excel's "CSV (Macintosh)"
     (with or without a UTF-8 mark) is matched as the same rows, under the same line numbers."""

@@ -34,6 +34,7 @@ from store.tables.audit import AuditEvent
 from tests.bot.cli.conftest import Cli
 from tests.bot.cli.test_main import write_feeds
 from tests.factories import AMY, CHILDREN_HEADER, PRACTITIONERS
+from tests.spread import either_store
 
 pytestmark = pytest.mark.fresh_keys  # `signpost` works to the real date (tests/conftest.py keys)
 
@@ -387,6 +388,7 @@ async def test_grant_runtime_done_is_audited_once(cli: Cli, db: Database, runtim
     assert (event.outcome, event.detail) == ("done", f"role {runtime_role}")
 
 
+@either_store  # a command that audits nothing, and help text: one store shows it (tests/spread.py)
 async def test_the_auditors_checks_with_a_published_key_write_nothing_and_say_so(
     cli: Cli, db: Database, tmp_path: Path
 ) -> None:
@@ -463,6 +465,7 @@ async def test_a_refused_import_writes_started_then_invalid_and_imports_nothing(
         assert await practitioners.get_actor(session, "P001") is None
 
 
+@either_store  # the wording of an event's detail: one store shows it (tests/spread.py)
 async def test_an_import_of_files_named_after_a_child_keeps_no_name_in_the_audit(
     cli: Cli, db: Database, tmp_path: Path
 ) -> None:
@@ -522,6 +525,7 @@ async def test_a_done_event_whose_transaction_rolls_back_is_not_the_outcome(
         assert await demo.count_children(session) == 0
 
 
+@either_store  # the wording of a command's events: one store shows it (tests/spread.py)
 async def test_seed_demo_is_audited_started_then_done_and_a_skip_as_done(cli: Cli, db: Database) -> None:
     """A seed: `started`, then `done` with its size and counts; a seed skipped by --if-empty is one
     `done` saying it was skipped (it did what was asked)."""
@@ -536,6 +540,7 @@ async def test_seed_demo_is_audited_started_then_done_and_a_skip_as_done(cli: Cl
     assert await events(db, "import") == []
 
 
+@either_store  # the origin the terminal stamps on its events; each command's events on both stores are the test above's
 async def test_every_operator_command_is_audited_as_the_terminal(cli: Cli, db: Database, tmp_path: Path) -> None:
     """An operator's day, in order: each command leaves its own events, from the terminal origin with
     the tenant ``signpost``: no hand-spelt platform or tenant survives."""
@@ -585,6 +590,7 @@ async def test_every_operator_command_is_audited_as_the_terminal(cli: Cli, db: D
     assert found[7].detail.startswith("archived 0, destroyed 0, sealed in ")
 
 
+@either_store  # the terminal's wording: one store shows it (tests/spread.py)
 async def test_unlinking_someone_with_no_linked_account_says_nothing_changed(
     cli: Cli, db: Database, tmp_path: Path
 ) -> None:
@@ -625,6 +631,7 @@ async def test_a_backup_to_a_file_it_cannot_write_is_refused_before_it_starts(
     assert taken.read_text(encoding="utf-8") == "an earlier backup"
 
 
+@either_store  # the label an event gives a backup, not the backup: one store shows it
 async def test_a_backup_named_after_a_child_leaves_its_name_out_of_the_audit(
     cli: Cli, db: Database, tmp_path: Path
 ) -> None:

@@ -150,6 +150,7 @@ def test_a_refused_import_says_where_it_stopped_and_commits_nothing(cli: Cli, tm
     assert "no child with this reference" in run.said
 
 
+@either_store  # a roll refused before a row is matched: one store shows it (tests/spread.py)
 def test_a_refused_roll_shows_no_progress_and_its_problems_last(cli: Cli, tmp_path: Path) -> None:
     """Nothing was matched, so no progress line: the problems and their count are what is said."""
     seeded(cli, 100)
@@ -241,6 +242,7 @@ def test_on_a_terminal_log_lines_are_written_above_the_bars_not_into_them(
     assert all("━" not in line and "Retention:" not in line for line in logged), logged
 
 
+@either_store  # a file's rows counted, not the store: one store shows it (tests/spread.py)
 def test_a_header_repeated_between_joined_exports_is_not_counted_as_a_row(cli: Cli, tmp_path: Path) -> None:
     """Two exports joined into one file (``cat a.csv b.csv``) repeat the header between their rows,
     in their own column order: the import reads it as a header, but the progress total counted it
@@ -262,6 +264,7 @@ def test_a_header_repeated_between_joined_exports_is_not_counted_as_a_row(cli: C
     assert final(run, "Reading involvements") == f"Reading involvements: {involvements:,} rows in …"
 
 
+@either_store  # a file's rows counted, not the store: one store shows it (tests/spread.py)
 def test_a_quoted_field_over_several_lines_is_one_row_of_the_progress_total(cli: Cli, tmp_path: Path) -> None:
     """A quoted field may hold line breaks (RFC 4180; Excel writes one for Alt+Enter in a cell): the
     import reads the row as one, but the progress total counted each of its lines as a row, so the
