@@ -280,30 +280,47 @@ async def _claim_day(session: AsyncSession, day: date, now: datetime) -> bool:
 # -- finding and changing children ---------------------------------------------------------------
 
 
-async def turning(session: AsyncSession, keys: KeyRing, day: date, years: int, states: Sequence[str]) -> list[int]:
-    """Children in one of ``states`` whose ``years``-th birthday is ``day`` (blind index only).
+async def turning(
+    session: AsyncSession, keys: KeyRing, day: date, *, checked: bool = False
+) -> tuple[list[int], list[int]]:
+    """The children ``day`` is the 18th birthday of and still active (to archive), and those it is
+    the 24th birthday of and active or archived (to destroy), found through the blind index only: one
+    read of it for both, between two checks of its version (``children.reading_index``; ``checked``:
+    the caller has just made the first).
 
     ``children.IndexNotCurrent`` when the index is not of this code's version: it would find nobody,
     and a day recorded done on that answer would never archive or destroy its children."""
-    terms = children.probes(keys, [retention_term(dob) for dob in keychain.dobs_turning(day, years)])
-    async with children.reading_index(session):  # also with nothing to probe: "nobody" is this version's answer
-        if not terms:
-            return []
-        # Two lookups by primary key, not a join: PostgreSQL, its statistics not yet gathered after a
-        # large import (120 children where 40,000 were), walked every child and probed the index for
-        # each (~85 ms a query; 0.1 ms this way, whatever its statistics say).
-        held = sorted(
-            set((await session.execute(select(ChildTerm.child_ref).where(ChildTerm.term.in_(terms)))).scalars())
-        )
-        found: list[int] = []
-        for start in range(0, len(held), CHUNK):
-            chunk = held[start : start + CHUNK]
-            found.extend(
+    ages = {ARCHIVE_AT_AGE: ["active"], DESTROY_AT_AGE: ["active", "archived"]}
+    terms = {
+        years: set(children.probes(keys, [retention_term(dob) for dob in keychain.dobs_turning(day, years)]))
+        for years in ages
+    }
+    wanted = sorted(set().union(*terms.values()))
+    held: dict[int, set[int]] = {years: set() for years in ages}
+    async with children.reading_index(
+        session, checked=checked
+    ):  # also with nothing to probe: "nobody" is this version's answer
+        if wanted:
+            # Two lookups by primary key, not a join: PostgreSQL, its statistics not yet gathered after a
+            # large import (120 children where 40,000 were), walked every child and probed the index for
+            # each (~85 ms a query; 0.1 ms this way, whatever its statistics say).
+            rows = await session.execute(select(ChildTerm.term, ChildTerm.child_ref).where(ChildTerm.term.in_(wanted)))
+            for term, ref in rows:
+                for years, theirs in terms.items():
+                    if term in theirs:
+                        held[years].add(ref)
+    found: dict[int, list[int]] = {}
+    for years, states in ages.items():
+        refs = sorted(held[years])
+        found[years] = []
+        for start in range(0, len(refs), CHUNK):
+            chunk = refs[start : start + CHUNK]
+            found[years].extend(
                 (
                     await session.execute(select(Child.ref).where(Child.ref.in_(chunk), Child.state.in_(states)))
                 ).scalars()
             )
-        return sorted(found)
+    return sorted(found[ARCHIVE_AT_AGE]), sorted(found[DESTROY_AT_AGE])
 
 
 async def archive(session: AsyncSession, refs: Sequence[int], now: datetime) -> int:
@@ -392,9 +409,12 @@ def named_by_anyone() -> Any:
     return by_child | select(Practitioner.id).where(Practitioner.local_authority == LocalAuthority.name).exists()
 
 
-async def _process_day(session: AsyncSession, keys: KeyRing, day: date, now: datetime, report: RetentionReport) -> None:
-    report.archived += await archive(session, await turning(session, keys, day, ARCHIVE_AT_AGE, ["active"]), now)
-    doomed = await turning(session, keys, day, DESTROY_AT_AGE, ["active", "archived"])
+async def _process_day(
+    session: AsyncSession, keys: KeyRing, day: date, now: datetime, report: RetentionReport, *, checked: bool = False
+) -> None:
+    """Archive the day's 18-year-olds and destroy its 24-year-olds (``checked``: as ``turning``'s)."""
+    grown, doomed = await turning(session, keys, day, checked=checked)
+    report.archived += await archive(session, grown, now)
     wanted = set(keychain.dobs_turning(day, DESTROY_AT_AGE))
     identities = await children.load_identities(session, keys, doomed)
     # A 64-bit blind index can collide; destruction is irreversible, so check the decrypted date.
@@ -778,15 +798,18 @@ async def run(
             cutoff = keychain.cutoff_of(keys, Chain.DAY)
             while due_day() and len(batch) < DAYS_A_TRANSACTION:
                 try:
-                    if batch:
-                        await children.require_current_index(session)
+                    # The day's first read of the index: its version checked before the claim, so
+                    # that a day after the first stops here, its claim and work not begun.
+                    await children.require_current_index(session)
                 except children.IndexNotCurrent as exc:
+                    if not batch:
+                        raise  # nothing done in this transaction: it rolls back, the day still due
                     stopped = exc
                     break
                 if not await _claim_day(session, day, now):
                     break  # another replica has this day
                 before = (report.archived, report.destroyed)
-                await _process_day(session, keys, day, now, report)
+                await _process_day(session, keys, day, now, report, checked=True)
                 report.destroyed += await _before_puncture(session, keys, day, now, since=cutoff)
                 cutoff = None if cutoff is None else max(cutoff, _day_cutoff(day))
                 changed = (report.archived - before[0], report.destroyed - before[1])
