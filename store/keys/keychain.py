@@ -253,20 +253,54 @@ def _term_state_at(ring: KeyRing, slot: int) -> ChainState | None:
     return None if newest.cutoff > slot else advance(newest, slot)
 
 
-def _day_tags(ring: KeyRing, today: date) -> dict[int, str]:
+class _TermWalk:
+    """The term chain's states from the day chain's cutoff on, each stepped once however many read
+    them: an install makes the day tags and the term keys from the same slots (two walks of ~9,000
+    hashes each were one), and neither when it reuses what the ring holds. Local to one install:
+    the states are dropped with it, as each walk's were."""
+
+    def __init__(self, ring: KeyRing) -> None:
+        day_cutoff = cutoff_of(ring, Chain.DAY)
+        held = [s for s in states(ring) if s.chain is Chain.TERM]
+        self._newest = max(held, key=lambda s: s.cutoff) if held and day_cutoff is not None else None
+        self._day_cutoff = day_cutoff or 0
+        self._values: list[bytes] = []
+
+    @functools.cached_property
+    def start(self) -> ChainState | None:
+        """The term chain at the day chain's cutoff (``advance``d there), or at its own cutoff when
+        it is punctured past it (None: no term chain, or no day chain)."""
+        if self._newest is None:
+            return None
+        start = advance(self._newest, self._day_cutoff)
+        self._values = [start.state]
+        return start
+
+    def values_to(self, last: int) -> list[bytes]:
+        """The states at ``start.cutoff`` … ``last``."""
+        start = self.start
+        assert start is not None
+        values = self._values
+        while len(values) <= last - start.cutoff:
+            values.append(_step(values[-1]))
+        return values[: max(0, last - start.cutoff + 1)]
+
+
+def _day_tags(ring: KeyRing, today: date, walk: _TermWalk | None = None) -> dict[int, str]:
     """Every day's tag from the day chain's cutoff to the horizon (empty when no generation the key
     file holds is tagged); those held already are kept when they are the same chain's."""
     day_cutoff = cutoff_of(ring, Chain.DAY)
     if day_cutoff is None or not any(chained_ids(ring, s.gen) for s in states(ring) if s.chain is Chain.DAY):
         return {}
-    start = _term_state_at(ring, day_cutoff)
-    if start is None:
-        return {}  # no term chain to tag with: no tagged id can be made (fails closed)
+    walk = walk or _TermWalk(ring)
+    start = walk.start
+    if start is None or start.cutoff != day_cutoff:
+        return {}  # no term chain to tag with, or one punctured past the day chain: no tagged id (fails closed)
     last = horizon(Chain.DAY, today)
     before = ring.day_tags
     if before.get(day_cutoff) == day_tag(start.state) and last in before:
         return {slot: tag for slot, tag in before.items() if day_cutoff <= slot <= last}
-    return _walk_tags(start, last)
+    return {slot: day_tag(value) for slot, value in zip(range(day_cutoff, last + 1), walk.values_to(last), strict=True)}
 
 
 def _walk_tags(start: ChainState, last: int) -> dict[int, str]:
@@ -418,7 +452,8 @@ def install(ring: KeyRing, today: date, reuse: Mapping[str, bytes] | None = None
     """
     if reuse is None:
         reuse = ring.keks  # read before it is cleared below
-    ring.day_tags = _day_tags(ring, today)
+    walk = _TermWalk(ring)  # the chain states read below are the non-derived keys, kept throughout
+    ring.day_tags = _day_tags(ring, today, walk)
     _tags_from.cache_clear()  # another process may have punctured: made again when asked
     _renamed.clear()
     derived: dict[str, bytes] = {}
@@ -445,31 +480,29 @@ def install(ring: KeyRing, today: date, reuse: Mapping[str, bytes] | None = None
     ring.keks.clear()
     ring.keks.update(kept)
     ring.keks.update(derived)
-    ring.term_keys = _term_keys(ring, today)
+    ring.term_keys = _term_keys(ring, today, walk)
 
 
-def _term_keys(ring: KeyRing, today: date) -> term_keys.TermKeys:
+def _term_keys(ring: KeyRing, today: date, walk: _TermWalk | None = None) -> term_keys.TermKeys:
     """The term keys the key file holds: from the term chain, never below the day chain's cutoff
     (a day whose cohort key is destroyed has no term key, whatever a lagging term chain says)."""
-    held = [s for s in states(ring) if s.chain is Chain.TERM]
-    day_cutoff = cutoff_of(ring, Chain.DAY)
-    if not held or day_cutoff is None:
+    walk = walk or _TermWalk(ring)
+    chain_state = walk.start
+    if chain_state is None:
         return term_keys.TermKeys.none()
-    chain_state = advance(max(held, key=lambda s: s.cutoff), day_cutoff)
     first, last_day = slot_day(chain_state.cutoff), horizon(Chain.DAY, today)
     before = ring.term_keys
     if before.days.get(first) == term_keys.day_key(chain_state.state) and slot_day(last_day) in before.days:
         return before.since(first, today)  # a puncture of the chain these came from: nothing to derive
     days: dict[date, bytes] = {}
     years: dict[int, bytes] = {}
-    value = chain_state.state
     day, one = slot_day(chain_state.cutoff), timedelta(days=1)
-    for slot in range(chain_state.cutoff, day_slot(date(slot_day(last_day).year, 12, 31)) + 1):
+    last = day_slot(date(slot_day(last_day).year, 12, 31))
+    for slot, value in zip(range(chain_state.cutoff, last + 1), walk.values_to(last), strict=True):
         if slot <= last_day:
             days[day] = term_keys.day_key(value)
         if day.month == 12 and day.day == 31:
             years[day.year] = term_keys.year_key(value)
-        value = _step(value)
         day += one
     return term_keys.TermKeys(days, years, today)
 
