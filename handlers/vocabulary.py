@@ -458,6 +458,10 @@ def only_who_may(role: Role, name: str, action: Action, *, admins: bool = True) 
 
 
 WHAT_YOU_CAN_DO = "Send help to see what you can do."
+# The one answer to an id the register does not hold, wherever it was typed (a command's argument,
+# the console's --as and :as, chat): what was typed is never said back, for it may be a child's name,
+# date of birth and postcode typed by a slip, and the terminal's stderr is many an operator's log.
+NO_SUCH_PRACTITIONER = "there is no practitioner with that id in the register"
 
 
 def format_ref(ref: int | str) -> str:

@@ -40,7 +40,17 @@ from bot.scheduler import Scheduler, standard_tasks
 from handlers.grammar import hides_characters, trim
 from handlers.operator import people
 from handlers.operator.register import demo_examples, is_disposable_demo
-from handlers.vocabulary import Action, Challenge, Command, Platform, Principal, Reply, ThenEnrol, sentence
+from handlers.vocabulary import (
+    NO_SUCH_PRACTITIONER,
+    Action,
+    Challenge,
+    Command,
+    Platform,
+    Principal,
+    Reply,
+    ThenEnrol,
+    sentence,
+)
 from store.register.synthetic import DemoExamples
 
 DEFAULT_AS = "NS-P0001"
@@ -84,6 +94,10 @@ class Console:
     def __init__(self, app: Signpost, as_id: str, stdin: TextIO, stdout: TextIO, stderr: TextIO | None = None) -> None:
         self.app = app
         self.as_id = as_id.strip().upper()  # as ':as' reads it
+        # Whether ``as_id`` may be said back: an id the register held when it was chosen, or the
+        # default (the demo's, never typed). Once Signpost is switched off the console starts as any
+        # id (``unknown_start``); one typed then that is nobody's may be a child's name, never repeated.
+        self.sayable = True
         self.stdin = stdin
         self.stdout = stdout
         self.stderr = stderr or stdout
@@ -142,12 +156,25 @@ class Console:
         command = Command(self.principal(), text, uuid.uuid4().hex, channel="terminal", **extra)
         return await self.app.dispatcher.handle(command)
 
+    @property
+    def shown_id(self) -> str:
+        """Whom the console acts as, in its sentences (``sayable``)."""
+        return self.as_id if self.sayable else "an id not in the register"
+
+    def not_in_register(self) -> str:
+        """That the register holds no practitioner by ``as_id``, naming it only when it is the default."""
+        return (
+            f"There is no practitioner {DEFAULT_AS} in the register"
+            if self.as_id == DEFAULT_AS
+            else sentence(NO_SUCH_PRACTITIONER)
+        )
+
     async def greet(self) -> None:
-        self.say(f"Signpost console — acting as {self.as_id}. Type help, :as PRACTITIONER_ID, or quit.")
+        self.say(f"Signpost console — acting as {self.shown_id}. Type help, :as PRACTITIONER_ID, or quit.")
         if await people.practitioner(self.app.ctx, self.as_id) is None:
             off = await people.switched_off_said(self.app.ctx)
             if off is not None:  # started anyway (``unknown_start``): say why nothing will be answered
-                self.say(f"{off[0]} {self.as_id} is not in the register.")
+                self.say(f"{off[0]} {self.not_in_register()}.")
         examples = await demo_examples(self.app.ctx)
         if examples is not None:
             # Searches only to someone who may search, today: an admin was offered them, then refused
@@ -194,19 +221,17 @@ class Console:
         the register to act as)."""
         if await people.practitioner(self.app.ctx, self.as_id) is not None:
             return None
+        self.sayable = self.as_id == DEFAULT_AS
         if await people.switched_off_said(self.app.ctx) is not None:
             return None
         examples = await demo_examples(self.app.ctx)
         if examples is not None:
             ids = demo_people(examples)
             if not ids:  # a decommissioned demo store: nobody left to act as
-                return f"There is no practitioner {self.as_id} in the register."
-            return (
-                f"There is no practitioner {self.as_id} in the register. "
-                f"Start with --as ID: on the demo data {either(ids)}."
-            )
+                return f"{self.not_in_register()}."
+            return f"{self.not_in_register()}. Start with --as ID: on the demo data {either(ids)}."
         return (
-            f"There is no practitioner {self.as_id} in the register (the demo data is not loaded in the store "
+            f"{self.not_in_register()} (the demo data is not loaded in the store "
             "SIGNPOST_DATABASE_URL names). "
             "Start with --as and a practitioner_id from your practitioners feed, or load the demo data into an "
             "empty store: signpost seed-demo --if-empty."
@@ -239,7 +264,7 @@ class Console:
     async def next_line(self) -> str | None:
         """The next input: a line already typed at the code prompt, else one read at the prompt."""
         line, self.typed_ahead = self.typed_ahead, None
-        return line if line is not None else await self.read(f"{self.as_id}> ")
+        return line if line is not None else await self.read(f"{self.as_id}> " if self.sayable else "> ")
 
     async def loop(self) -> int:
         while True:
@@ -284,13 +309,15 @@ class Console:
             self.say(f"Usage: :as PRACTITIONER_ID{f', e.g. :as {example}' if example else ''}")
             return
         if hides_characters(who):  # never looked up: a lone surrogate cannot even be encoded for the query
-            self.say(f"{sentence(HIDDEN_ID)}, so still acting as {self.as_id}.")
+            self.say(f"{sentence(HIDDEN_ID)}, so still acting as {self.shown_id}.")
             return
         if await people.practitioner(self.app.ctx, who) is None:
             if await self.is_id_and_more(who):
-                self.say(f"Give one practitioner id after :as, with nothing after it, so still acting as {self.as_id}.")
+                self.say(
+                    f"Give one practitioner id after :as, with nothing after it, so still acting as {self.shown_id}."
+                )
                 return
-            self.say(f"There is no practitioner {who} in the register, so still acting as {self.as_id}.")
+            self.say(f"{sentence(NO_SUCH_PRACTITIONER)}, so still acting as {self.shown_id}.")
             examples = await demo_examples(self.app.ctx)
             ids = [] if examples is None else demo_people(examples)
             if ids and await people.switched_off_said(self.app.ctx) is not None:
@@ -298,7 +325,7 @@ class Console:
             elif ids:
                 self.say(f"On the demo data try {', '.join(ids)}.")
             return
-        self.as_id = who
+        self.as_id, self.sayable = who, True
         self.say(f"Now acting as {self.as_id}.")
 
     async def is_id_and_more(self, who: str) -> bool:

@@ -34,6 +34,7 @@ from handlers.grammar import MAX_ID, UsageError, parse_number, parse_practitione
 from handlers.refs import InvalidReference, parse_reference
 from handlers.search import NO_RECORD
 from handlers.vocabulary import (
+    NO_SUCH_PRACTITIONER,
     Action,
     Actor,
     NoRequestMade,
@@ -46,6 +47,7 @@ from handlers.vocabulary import (
     format_ref,
     platform_name,
     plural,
+    sentence,
 )
 from store.people import access as store
 from store.people import practitioners
@@ -436,7 +438,7 @@ async def unlink(ctx: Context, req: Request, session: AsyncSession) -> Result:
     target, platform = _unlink_args(req.args)
     if await practitioners.get_actor(session, target) is None:  # as `signpost practitioner unlink` says
         return Result(
-            Reply(Outcome.INVALID, f"There is no practitioner {target} in the register."),
+            Reply(Outcome.INVALID, f"{sentence(NO_SUCH_PRACTITIONER)}."),
             detail="no such practitioner",
         )
     count = await unlink_and_tell(ctx.notices, session, target, platform or None, req.now)

@@ -37,7 +37,7 @@ from handlers.dispatch.spec import (
 from handlers.grammar import UsageError
 from handlers.lifecycle.flows import switch_off_gate
 from handlers.stepup.flow import StepUpGate, StepUpPolicy
-from handlers.vocabulary import Platform, only_who_may
+from handlers.vocabulary import NO_SUCH_PRACTITIONER, Platform, only_who_may, sentence
 
 
 class Gate(Protocol):
@@ -51,7 +51,7 @@ NOT_REGISTERED = (
     "or send: register YOUR_PRACTITIONER_ID"
 )
 # The console has no chat account to register: it acts as an id from the register.
-NOT_IN_REGISTER_CONSOLE = "There is no practitioner {id} in the register. Use ':as PRACTITIONER_ID' with an id that is."
+NOT_IN_REGISTER_CONSOLE = f"{sentence(NO_SUCH_PRACTITIONER)}. Use ':as PRACTITIONER_ID' with an id that is."
 
 
 async def identity_gate(ctx: Context, spec: Spec, req: Request, session: AsyncSession) -> Result | None:
@@ -60,7 +60,7 @@ async def identity_gate(ctx: Context, spec: Spec, req: Request, session: AsyncSe
     if req.actor is None:
         principal = req.command.principal
         if principal.platform is Platform.CONSOLE:
-            return refusal(NOT_IN_REGISTER_CONSOLE.format(id=principal.user_id), "unknown identity")
+            return refusal(NOT_IN_REGISTER_CONSOLE, "unknown identity")
         return refusal(NOT_REGISTERED, "unknown identity")
     if req.actor.status != "active":
         return not_active()

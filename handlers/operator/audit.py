@@ -18,7 +18,7 @@ from handlers.context import Context
 from handlers.lifecycle import flows
 from handlers.operator.common import Audit, Refused
 from handlers.operator.decommissioned import refuse_without_keys
-from handlers.vocabulary import Origin, plural
+from handlers.vocabulary import NO_SUCH_PRACTITIONER, Origin, plural
 from store.audit import chain as audit_chain
 from store.audit import log as audit_log
 from store.audit import sar
@@ -46,7 +46,7 @@ class Export:
         if actor_id and self.actor_known:
             return f"no audit events for actor {actor_id}"
         if actor_id:
-            return "no audit events for that actor: it is not a practitioner id in the register"
+            return f"no audit events for that actor: {NO_SUCH_PRACTITIONER}"
         return "no audit events match"
 
 

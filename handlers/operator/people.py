@@ -20,7 +20,7 @@ from handlers.operator.common import Audit, Refused
 from handlers.operator.decommissioned import refuse_without_keys
 from handlers.stepup import totp
 from handlers.stepup.reset import reset_authenticator
-from handlers.vocabulary import Actor, Role
+from handlers.vocabulary import NO_SUCH_PRACTITIONER, Actor, Role
 from store.lifecycle import decommission
 from store.people import access, credentials, practitioners
 from store.people.credentials import ACTIVE, PENDING
@@ -30,7 +30,7 @@ from store.people.practitioners import ACTIVE_STATUS, INACTIVE_STATUS, LinkedIde
 async def _actor(session: AsyncSession, practitioner_id: str) -> Actor:
     actor = await practitioners.get_actor(session, practitioner_id)
     if actor is None:
-        raise Refused(f"no practitioner {practitioner_id} in the register", reason="no such practitioner")
+        raise Refused(NO_SUCH_PRACTITIONER, reason="no such practitioner")
     return actor
 
 
@@ -98,7 +98,7 @@ async def unlink(ctx: Context, audit: Audit, practitioner_id: str, platform: str
     target = practitioner_id.strip().upper()
     async with ctx.db.write() as session:
         if await practitioners.get_actor(session, target) is None:
-            raise Refused(f"no practitioner {target} in the register", reason="no such practitioner")
+            raise Refused(NO_SUCH_PRACTITIONER, reason="no such practitioner")
         count = await unlink_and_tell(ctx.notices, session, target, platform, ctx.clock.now())
         await audit.done_in(session, f"{target} {platform or 'all'} {count}")
     return count

@@ -27,6 +27,8 @@ replaces every key-encryption key but keeps the index key (the blind indexes dep
   before it empties the key file, so a destruction killed in between is still opened, and
   finished, by its own key file (full or empty). Any other store (a new empty one after `make
   clean`, say) refuses it: taken, it could seal nothing, and the first child stopped on NoTermKey.
+  One that still holds wrapped keys is told so in words that fit both what it may be: another
+  store, or a backup of the decommissioned store taken before its destruction (``EMPTIED_SEALED``).
 """
 
 from __future__ import annotations
@@ -68,6 +70,15 @@ EMPTIED = (
     "and start again (a new store gets a new key file)"
 )
 NOT_OURS = "does not belong to this store (it was sealed under another key file): use the key file kept with it"
+# An emptied key file beside a store that still holds wrapped keys: nothing tells whose they are
+# (the emptied file keeps no index key to compare the fingerprint with), and the likeliest store is
+# the decommissioned one's own backup, which no key file can open any more: never sent to look for one.
+EMPTIED_SEALED = (
+    "holds no key any more (they were destroyed at decommissioning), and this store holds records sealed under "
+    "keys it cannot open: it is another store (use that store's key file), or a backup of the decommissioned "
+    "store taken before its destruction, whose sealed records nothing can read now: delete it wherever it is "
+    "kept, as the decommissioning's completion message says"
+)
 
 
 def fingerprint(ring: KeyRing) -> str:
@@ -95,7 +106,7 @@ async def bind(db: Database, ring: KeyRing, today: date, *, record: bool = True,
         recorded = await _recorded(session)
         if keychain.emptied(ring):
             if await _holds_wrapped(session):
-                raise KeyFileRefused(NOT_OURS)
+                raise KeyFileRefused(EMPTIED_SEALED)
             if not await _destruction_begun(session):
                 raise KeyFileRefused(EMPTIED)
             return

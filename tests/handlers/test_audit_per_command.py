@@ -93,7 +93,7 @@ async def test_enrol_and_code_need_a_registered_active_person(signpost: Signpost
         await practitioners.set_status(session, "P003", "inactive")
     extra = {"code": "123456"} if message == "code" else {}
     reply = await say(signpost, console(who), message, **extra)
-    expected = "no practitioner NOBODY in the register" if who == "NOBODY" else "not active"
+    expected = "no practitioner with that id in the register" if who == "NOBODY" else "not active"
     assert reply.outcome is Outcome.REFUSED and expected in reply.text
     assert reply.challenge is None and reply.enrolment_uri is None
     event = (await events(signpost))[-1]

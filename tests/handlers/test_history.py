@@ -89,7 +89,7 @@ async def test_history_with_no_lookups_says_so_kindly(signpost: Signpost) -> Non
 async def test_history_needs_a_registered_practitioner(signpost: Signpost) -> None:
     await load_standard(signpost)
     reply = await say(signpost, "stranger", "history")
-    assert reply.outcome is Outcome.REFUSED and "There is no practitioner stranger in the register" in reply.text
+    assert reply.outcome is Outcome.REFUSED and "There is no practitioner with that id in the register" in reply.text
 
 
 async def test_history_is_audited_without_children_or_terms(signpost: Signpost) -> None:

@@ -563,7 +563,10 @@ async def test_an_export_for_an_actor_not_in_the_register_says_so_without_repeat
     for typed in ("NOBODY", "Amy Jones 03/04/2014"):
         run = await signpost_cli.run("audit", "export", "--actor", typed)
         assert (run.code, run.out) == (0, "")
-        assert run.said == "signpost: no audit events for that actor: it is not a practitioner id in the register"
+        assert (
+            run.said
+            == "signpost: no audit events for that actor: there is no practitioner with that id in the register"
+        )
     run = await signpost_cli.run("audit", "export", "--since", "01/01/2030")
     assert (run.code, run.out, run.said) == (0, "", "signpost: no audit events match")
     run = await signpost_cli.run("audit", "export", "--actor", "P001")

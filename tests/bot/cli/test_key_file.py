@@ -125,16 +125,17 @@ async def test_another_key_file_is_refused_by_a_store_written_before_fingerprint
 
 def test_an_emptied_key_file_is_refused_by_a_store_not_being_decommissioned(cli: Cli, tmp_path: Path) -> None:
     """A key file as decommissioning leaves it (no KEK, no index key), given to a store that holds
-    wrapped keys and is not being decommissioned: refused like any other store's key file. Only a
-    store that has forgotten every wrapped key (decommissioning does so before it empties its key
-    file) accepts one."""
+    wrapped keys and is not being decommissioned: refused, as another store's key file or a key file
+    beside a backup taken before decommissioning (tests/bot/cli/test_backup_beside_emptied_key_file.py).
+    Only a store that has forgotten every wrapped key (decommissioning does so before it empties its
+    key file) accepts one."""
     imported(cli, tmp_path)
     emptied = tmp_path / "emptied.key"
     emptied.write_text(
         json.dumps({"version": 1, "current_kek": "", "keks": {}, "index_key": "", "signing_seed": ""}), "utf-8"
     )
     run = cli("decommission", "status", env={"SIGNPOST_KEY_FILE": str(emptied)})
-    refused_in_one_line(run, str(emptied), "does not belong to this store")
+    refused_in_one_line(run, str(emptied), "it is another store (use that store's key file)")
     assert cli("decommission", "status").code == 0  # its own key file still opens it
 
 

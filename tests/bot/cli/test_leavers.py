@@ -106,7 +106,7 @@ async def test_leaving_someone_not_in_the_register_changes_nothing(cli: Cli, db:
     assert (await cli.run("import", *write_feeds(tmp_path))).code == 0
     for command in ("leave", "return"):
         run = await cli.run("practitioner", command, "NOPE")
-        assert run.code != 0 and "no practitioner NOPE in the register" in run.said
+        assert run.code != 0 and "no practitioner with that id in the register" in run.said
     assert [outcome for outcome, _ in await details(db, "practitioner_leave")] == ["refused"]
     assert [outcome for outcome, _ in await details(db, "practitioner_return")] == ["refused"]
 

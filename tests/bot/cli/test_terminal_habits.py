@@ -455,7 +455,7 @@ async def test_a_practitioner_id_typed_in_another_case_names_the_same_practition
     enrolled = await cli.run("totp", "enrol", " p002 ", "--secret-file", str(tmp_path / "p002.secret"))
     assert enrolled.code == 0 and "P002" in enrolled.out, enrolled.err
     exported = await cli.run("audit", "export", "--actor", "p002")
-    assert exported.code == 0 and "not a practitioner id" not in exported.err, exported.err
+    assert exported.code == 0 and "no practitioner with that id" not in exported.err, exported.err
     roll = tmp_path / "roll.csv"
     roll.write_text(f"{CHILDREN_HEADER}\n,Amy,Jones,,2014-04-03,,,,\n", encoding="utf-8")
     matched = await cli.run("match", str(roll), "--as", "ad01")

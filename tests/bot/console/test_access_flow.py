@@ -211,7 +211,7 @@ def test_operator_unlinks_a_practitioner_from_the_command_line(
     listed = run_signpost("practitioner", "list", env=env, cwd=tmp_path)
     assert listed.stdout.splitlines() == ["P001\tNorthshire\tpractitioner\tslack"]
     unknown = run_signpost("practitioner", "unlink", "NOPE", env=env, cwd=tmp_path)
-    assert unknown.returncode == 2 and "no practitioner NOPE" in unknown.stderr
+    assert unknown.returncode == 2 and "no practitioner with that id" in unknown.stderr
     done = run_signpost("practitioner", "unlink", "P001", "--platform", "slack", env=env, cwd=tmp_path)
     assert done.returncode == 0 and "Unlinked P001 on slack: 1 identity removed." in done.stdout
     after = run_signpost("practitioner", "list", env=env, cwd=tmp_path)

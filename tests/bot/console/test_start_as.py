@@ -29,7 +29,7 @@ async def test_an_unknown_as_id_is_refused_in_one_line_naming_the_demo_people(si
     code, out, err = await start(signpost, "NOBODY")
     assert code == 2 and out == ""
     assert err.splitlines() == [
-        "There is no practitioner NOBODY in the register. Start with --as ID: on the demo data "
+        "There is no practitioner with that id in the register. Start with --as ID: on the demo data "
         "NS-P0001, NS-DM01 or ADMIN-01."
     ]
 
@@ -63,14 +63,14 @@ async def test_an_unknown_console_identity_is_told_to_use_colon_as_not_register(
     reply = await say(signpost, "NOBODY", "999 000 1006")
     assert reply.outcome is Outcome.REFUSED
     assert reply.text == (
-        "There is no practitioner NOBODY in the register. Use ':as PRACTITIONER_ID' with an id that is."
+        "There is no practitioner with that id in the register. Use ':as PRACTITIONER_ID' with an id that is."
     )
 
 
 async def test_what_the_console_echoes_of_a_typed_line_is_inert_for_the_terminal(signpost: Signpost) -> None:
-    """`:x` and `:as` lines are echoed ("… is not a console command", "There is no practitioner …")
-    and `--as` in the refusal: an escape sequence in them (a piped script clearing the screen,
-    setting the title or planting a hyperlink) was written raw. It is shown as escapes."""
+    """`:x` lines are echoed ("… is not a console command"): an escape sequence in them (a piped
+    script clearing the screen, setting the title or planting a hyperlink) was written raw. It is
+    shown as escapes. An id typed after `:as` or `--as` that is nobody's is not echoed at all."""
     await seed_demo(signpost)
     typed = [":x\x1b[2J\x1b]0;title\x07", ":as \x1b]8;;https://evil.example\x07P001"]
     out = io.StringIO()
@@ -79,7 +79,7 @@ async def test_what_the_console_echoes_of_a_typed_line_is_inert_for_the_terminal
     assert "\x1b" not in shown and "\x07" not in shown
     assert ":x\\x1b[2J\\x1b]0;title\\x07 is not a console command." in shown
     code, _, err = await start(signpost, "\x1b[2JNOBODY")
-    assert code == 2 and "\x1b" not in err and "\\x1b[2JNOBODY" in err
+    assert code == 2 and "\x1b" not in err and "NOBODY" not in err
 
 
 async def test_colon_as_refuses_an_id_with_a_hidden_character_in_one_line(signpost: Signpost) -> None:

@@ -218,7 +218,7 @@ async def test_operator_commands_refuse_an_unknown_practitioner(env: Mapping[str
     """A mistyped id is one clear line and exit status 2, and nothing is written."""
     for command in (("enrol", "NOPE", "--secret-file", "nope.secret"), ("reset", "NOPE")):
         status, out, err = await run(env, tmp_path, "totp", *command)
-        assert status == 2 and "no practitioner NOPE in the register" in err and "█" not in out
+        assert status == 2 and "no practitioner with that id in the register" in err and "█" not in out
     assert not (tmp_path / "nope.secret").exists()
 
 

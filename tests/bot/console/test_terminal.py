@@ -64,7 +64,7 @@ async def test_as_refuses_an_id_that_is_not_in_the_register(signpost: Signpost) 
     """`:as NOBODY` says kindly there is no such practitioner and keeps the current identity."""
     await load_standard(signpost)
     out = await session(signpost, [":as NOBODY", ":as dm01", ":as"], as_id="P002")
-    assert "There is no practitioner NOBODY in the register, so still acting as P002." in out
+    assert "There is no practitioner with that id in the register, so still acting as P002." in out
     assert "Now acting as DM01." in out
     assert "Usage: :as PRACTITIONER_ID" in out
 

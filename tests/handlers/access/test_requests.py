@@ -520,7 +520,7 @@ async def test_unlink_of_a_practitioner_not_in_the_register_says_so(app: Signpos
     as if it were a practitioner with nothing linked; `signpost practitioner unlink` says there is
     no such practitioner, and so does the chat now (audited, nothing changed)."""
     reply = await fresh_say(app, "AD01", "unlink NOBODY1 slack")
-    assert (reply.outcome, reply.text) == (Outcome.INVALID, "There is no practitioner NOBODY1 in the register.")
+    assert (reply.outcome, reply.text) == (Outcome.INVALID, "There is no practitioner with that id in the register.")
     event = (await audit_events(app, "unlink"))[-1]
     assert (event.actor_id, event.outcome, event.detail) == ("AD01", "invalid", "no such practitioner")
 
