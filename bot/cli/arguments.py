@@ -29,7 +29,7 @@ def day(text: str) -> date:
 
     value = calendar_date(text.strip())
     if value is None:
-        raise argparse.ArgumentTypeError(not_a_date(text, f"is not a date: use {DATE_FORMS}"))
+        raise argparse.ArgumentTypeError(not_a_date(text, f"not a date: use {DATE_FORMS}"))
     return value
 
 
@@ -44,20 +44,19 @@ def moment(text: str) -> tuple[datetime, bool]:
     except argparse.ArgumentTypeError:
         if not _TIME.fullmatch(typed):
             raise argparse.ArgumentTypeError(
-                not_a_date(text, f"is not a date ({DATE_FORMS}) or time ({TIME_FORMS})")
+                not_a_date(text, f"not a date ({DATE_FORMS}) or time ({TIME_FORMS})")
             ) from None
     try:
         value = datetime.fromisoformat(typed)
     except ValueError:  # written as a time, but no such day or hour (2026-02-30T10:00, T25:00)
         raise argparse.ArgumentTypeError(
-            f"{text!r} is not a real time: check the day, the month and the hour ({TIME_FORMS}; or a "
-            f"date, {DATE_FORMS})"
+            f"not a real time: check the day, the month and the hour ({TIME_FORMS}; or a date, {DATE_FORMS})"
         ) from None
     try:  # In UTC here: an offset that carries it past year 1 or 9999 overflowed later, in the command.
         return (value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)), False
     except OverflowError:
         raise argparse.ArgumentTypeError(
-            f"{text!r} is outside the calendar in UTC: give a date ({DATE_FORMS}) or time ({TIME_FORMS}) within it"
+            f"outside the calendar in UTC: give a date ({DATE_FORMS}) or time ({TIME_FORMS}) within it"
         ) from None
 
 
@@ -129,12 +128,14 @@ def file_path(text: str) -> Path:
 
 
 def not_a_date(text: str, otherwise: str) -> str:
-    """Why ``text`` is no date: written as one (31/02/2027), that it does not exist; else ``otherwise``."""
+    """Why ``text`` is no date: written as one (31/02/2027), that it does not exist; else ``otherwise``.
+    Neither repeats ``text``: argparse names the option, and what was typed there may be a child's
+    date of birth and name (``SignpostParser.error``, ``unsaid``)."""
     from handlers.grammar import date_shaped
 
     if date_shaped(text.strip()):
-        return f"{text!r} is not a real date: check the day and the month (DD/MM/YYYY or YYYY-MM-DD)"
-    return f"{text!r} {otherwise}"
+        return "not a real date: check the day and the month (DD/MM/YYYY or YYYY-MM-DD)"
+    return otherwise
 
 
 def example(*lines: str) -> str:

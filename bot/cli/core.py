@@ -103,7 +103,7 @@ def parse_workers(text: str) -> int:
     except ValueError:
         value = 0
     if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of workers: use 1, 2, … or auto")
+        raise argparse.ArgumentTypeError("not a number of workers: use 1, 2, … or auto")
     return value
 
 
@@ -115,7 +115,7 @@ def parse_port(text: str) -> int:
     except ValueError:
         value = 0
     if not 1 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port: use 1 to 65535")
+        raise argparse.ArgumentTypeError("not a port: use 1 to 65535")
     return value
 
 

@@ -83,13 +83,37 @@ class SignpostParser(argparse.ArgumentParser):
             typed = unknown and _OPTION.match(unknown[1])
             choices = [option for option in options if option != "-h"]
         nearest = difflib.get_close_matches(typed[1], choices, n=1) if typed else []
+        message = unsaid(message)
         super().error(f"{message}. Did you mean '{nearest[0]}'?" if nearest else message)
 
 
+_REPR = r"'(?:[^'\\]|\\.)*'" + "|" + r'"(?:[^"\\]|\\.)*"'  # a string as repr() writes it, in either quotes
 _INVALID_CHOICE = re.compile(r"invalid choice: '([^']*)'")
+_INVALID_CHOICE_ANY = re.compile(rf"invalid choice: (?:{_REPR})")
+_INVALID_VALUE = re.compile(rf"invalid (\S+) value: (?:{_REPR})")
 _REQUIRED = re.compile(r"the following arguments are required: ")
 _UNRECOGNISED = re.compile(r"unrecognized arguments: (.*)")
 _OPTION = re.compile(r"(--[\w-]+)")
+_SAYABLE = re.compile(r"-[\w-]+|[0-9]+")  # an option, or a number: never a name, date or postcode
+
+
+def unsaid(message: str) -> str:
+    """argparse's refusal without the words it would repeat from the command line: what is typed
+    where a command, a choice or a value goes may be a child's name, date of birth and postcode
+    typed by a slip, and stderr is many an operator's log. Options and plain numbers are said (they
+    name nobody); any other word is counted."""
+    message = _INVALID_CHOICE_ANY.sub("invalid choice", message)
+    message = _INVALID_VALUE.sub(r"invalid \1 value", message)
+    unknown = _UNRECOGNISED.search(message)
+    if unknown is None:
+        return message
+    words = unknown[1].split()
+    said = [word for word in words if _SAYABLE.fullmatch(word)]
+    others = len(words) - len(said)
+    if others:
+        counted = f"{others} word{'s' if others != 1 else ''} (not repeated here)"
+        said.append(f"and {counted}" if said else counted)
+    return message[: unknown.start(1)] + " ".join(said)
 
 
 def commands(top: argparse.ArgumentParser, path: str = "") -> dict[str, argparse.ArgumentParser]:

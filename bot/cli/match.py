@@ -58,7 +58,7 @@ def add_commands(sub: Any) -> None:
 def top_count(text: str) -> int:
     value = int(text) if text.strip().isdigit() else 0
     if not 1 <= value <= 100:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of candidates from 1 to 100")
+        raise argparse.ArgumentTypeError("not a number of candidates from 1 to 100")
     return value
 
 

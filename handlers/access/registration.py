@@ -46,9 +46,10 @@ REGISTER_USAGE = "register PRACTITIONER_ID, e.g. register NS-P0001 (your id in t
 # The one answer to ``register ID``, whatever the id: whether it is an active practitioner, unknown
 # or inactive, and whether this account has a registration waiting already, so that nobody learns
 # from it which ids are in the register. No request number either (only the duty manager needs it).
-# The real practitioner hears here once a duty manager decides, or asks their own.
+# The real practitioner hears here once a duty manager decides, or asks their own. The id is not said
+# back (``NO_SUCH_PRACTITIONER``'s rule): the one word typed may be a child's name.
 ASKED = (
-    "If {id} is an active practitioner in the Signpost register, their duty managers have been asked to "
+    "If the id you gave is an active practitioner's in the Signpost register, their duty managers have been asked to "
     "approve linking this {platform} account to it, and you'll be told here when one decides. This account can "
     "have one registration waiting at a time: if it asked in the last {days}, that request stands instead. If you "
     "hear nothing, or may have mistyped the id, please ask your duty manager."
@@ -160,7 +161,7 @@ async def register(ctx: Context, req: Request, session: AsyncSession) -> Result:
     if wanted is None:
         raise UsageError("please give your practitioner id")
     platform = platform_name(principal.platform)
-    asked = Reply(Outcome.DONE, ASKED.format(id=wanted, platform=platform, days=lifetime_text()))
+    asked = Reply(Outcome.DONE, ASKED.format(platform=platform, days=lifetime_text()))
     waiting = await store.pending_registration_for(session, principal, lifetime_cutoff(req.now))
     if waiting is not None:
         return Result(asked, detail=f"registration R{waiting.id} waiting")

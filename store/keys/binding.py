@@ -75,9 +75,9 @@ NOT_OURS = "does not belong to this store (it was sealed under another key file)
 # the decommissioned one's own backup, which no key file can open any more: never sent to look for one.
 EMPTIED_SEALED = (
     "holds no key any more (they were destroyed at decommissioning), and this store holds records sealed under "
-    "keys it cannot open: it is another store (use that store's key file), or a backup of the decommissioned "
-    "store taken before its destruction, whose sealed records nothing can read now: delete it wherever it is "
-    "kept, as the decommissioning's completion message says"
+    "keys it cannot open. If this store is another one, use its own key file. If it is a backup of the "
+    "decommissioned store taken before its destruction, nothing can read its sealed records now: delete that "
+    "backup wherever it is kept, as the decommissioning's completion message says"
 )
 
 

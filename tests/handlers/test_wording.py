@@ -53,7 +53,7 @@ async def test_every_reply_and_notice_reads_as_a_sentence(signpost: Signpost) ->
     await load_standard(signpost)
     # A Slack account waiting to be linked, so duty managers' and admins' pages list it.
     registered = await say(signpost, Principal(Platform.SLACK, "T0TEST", "U0NEW"), "register P002")
-    assert registered.text.startswith("If P002 is an active practitioner")
+    assert registered.text.startswith("If the id you gave is an active practitioner's")
     bad: list[str] = [f"register → {registered.text!r}: {p}" for p in problems_in(registered.text)]
     home = await say_fresh(signpost, "DM01", "home")
     assert any("a Slack account asks to act as P002" in line for line in home.lines), home.lines

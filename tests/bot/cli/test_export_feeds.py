@@ -31,7 +31,8 @@ from tests.spread import either_store, spread
 
 # Each test marked either_store below is about how an export is read (its encoding, lines, quotes,
 # columns and cells) and refused, before the store is reached: one store shows it (tests/spread.py).
-# Those that then find a child through the store, or what it keeps of a row, run on both.
+# Those that then find a child through the store, or compare a row with what the store keeps of it
+# ("0 new or changed"), run on both.
 
 SEAN, ZOE, LUKASZ = "9993000000", "9993000019", "9993000027"
 EXPORT_PRACTITIONERS = (
@@ -295,7 +296,6 @@ def test_an_empty_file_is_told_it_is_empty(cli: Cli, tmp_path: Path) -> None:
     assert imported.out.splitlines()[0] == "children: 0 rows read, 0 new or changed"
 
 
-@either_store
 def test_exports_joined_into_one_file_read_each_part_by_its_own_header(cli: Cli, tmp_path: Path) -> None:
     """Two exports joined (``cat a.csv b.csv``) repeat the header between their rows, the second
     maybe in another column order or with its own byte-order mark: each of its cells was a problem
@@ -307,7 +307,6 @@ def test_exports_joined_into_one_file_read_each_part_by_its_own_header(cli: Cli,
     imported_as_standard(cli, tmp_path, text)
 
 
-@either_store
 def test_child_references_a_spreadsheet_kept_as_text_are_read(cli: Cli, tmp_path: Path) -> None:
     """A reference written '9990000018 (a spreadsheet's mark for text) or ="9990000018" (an export
     meant for Excel), or with no-break spaces between its digits, is that reference."""
@@ -407,7 +406,6 @@ def test_a_date_that_could_be_read_wrongly_is_refused_saying_what_to_do(
     assert day not in "\n".join(said)
 
 
-@either_store
 def test_phone_numbers_a_spreadsheet_kept_as_text_are_read_and_damaged_ones_refused(cli: Cli, tmp_path: Path) -> None:
     """'0161 496 0001 (text in a spreadsheet) and no-break spaces are read; a number that lost its
     leading 0 (stored silently, it rang nobody) or was shown in scientific notation is refused."""
@@ -425,7 +423,6 @@ def test_phone_numbers_a_spreadsheet_kept_as_text_are_read_and_damaged_ones_refu
     ]
 
 
-@either_store
 def test_a_file_with_carriage_returns_alone_as_old_excel_saves_it_is_read(cli: Cli, tmp_path: Path) -> None:
     """Excel's "CSV (Macintosh)" ends each line with a carriage return alone: it was refused whole
     ("save the file with Windows or Unix line endings"), though its lines can be read one way only."""

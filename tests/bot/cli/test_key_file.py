@@ -135,7 +135,7 @@ def test_an_emptied_key_file_is_refused_by_a_store_not_being_decommissioned(cli:
         json.dumps({"version": 1, "current_kek": "", "keks": {}, "index_key": "", "signing_seed": ""}), "utf-8"
     )
     run = cli("decommission", "status", env={"SIGNPOST_KEY_FILE": str(emptied)})
-    refused_in_one_line(run, str(emptied), "it is another store (use that store's key file)")
+    refused_in_one_line(run, str(emptied), "If this store is another one, use its own key file.")
     assert cli("decommission", "status").code == 0  # its own key file still opens it
 
 

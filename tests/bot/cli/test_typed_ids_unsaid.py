@@ -76,3 +76,29 @@ async def test_once_switched_off_the_console_started_as_a_typed_id_neither_says_
     assert "acting as an id not in the register" in run.out and SAID in run.out.lower()
     exported = await cli.run("audit", "export", "--since", today)
     assert exported.code == 0 and '"platform":"console"' in exported.out and unsaid(exported.out) == []
+
+
+MISPLACED: dict[str, tuple[tuple[str, ...], str]] = {  # the command line, and what the refusal still says
+    "as a command": ((TYPED,), "invalid choice"),
+    "as a command, with a quote in it": ((TYPED.replace("Lily", "Lily's"),), "invalid choice"),  # repr()'s "…"
+    "as words no command takes": (("retention", "run", "--dryrun", *TYPED.split()), "--dryrun and 5 words"),
+    "unquoted, after an id": (("practitioner", "leave", *TYPED.split()), "arguments: 4 words (not repeated here)"),
+    "unquoted, after --actor": (("audit", "export", "--actor", *TYPED.split()), "arguments: 4 words"),
+    "as a date": (("audit", "export", "--since", TYPED), "argument --since: not a date"),
+    "as a real-looking date": (("audit", "export", "--until", "31/02/2016"), "argument --until: not a real date"),
+    "as a port": (("run", "--port", TYPED), "argument --port: not a port"),
+    "as a number of workers": (("run", "--workers", TYPED), "argument --workers: not a number of workers"),
+    "as a number of candidates": (("match", "--as", "AD01", "--top", TYPED, "roll.csv"), "argument --top: not a"),
+}
+
+
+@either_store  # refused by the argument parser before any store is opened
+def test_what_argparse_refuses_is_not_said_back(cli: Cli) -> None:
+    """argparse repeats what it refuses ("invalid choice: 'Lily Testperson 14/02/2016 EX1 2AB'",
+    "unrecognized arguments: …", "'…' is not a date"): each refusal still says what is wrong, and
+    options and plain numbers are still named, but no other typed word (``bot.cli.main.unsaid``)."""
+    for name, (args, still) in MISPLACED.items():
+        run = cli(*args)
+        assert run.code == 2, (name, run.err)
+        assert unsaid(run.out + run.err) == [] and "31/02/2016" not in run.err, (name, run.err)
+        assert still in run.err.splitlines()[-1], (name, run.err)

@@ -50,7 +50,7 @@ async def test_with_a_fresh_code_the_home_tab_names_no_child_and_offers_no_acces
     assert "Sam Carter" in await answered.text()  # answered in the ack: the code is fresh
     await request_access(app, "P002", SHIELDED)
     asked = await say(app, Principal(Platform.SLACK, "T0TEST", "U0NEWHOME"), "register S001")
-    assert asked.text.startswith("If S001 is an active practitioner"), asked.text
+    assert asked.text.startswith("If the id you gave is an active practitioner's"), asked.text
     await link_with_authenticator(app, "DM02", DUTY)  # fresh too
     await slack_app.front.idle()
 

@@ -522,7 +522,7 @@ async def register_s001(slack_app: SlackHarness) -> None:
     """A Slack account asks to act as S001: a registration Southvale's duty managers decide, the one
     request the Home tab lists with Approve and Deny (an access request names a child: counted)."""
     asked = await say(slack_app.signpost, Principal(Platform.SLACK, "T0001", "U0NEWHOME"), "register S001")
-    assert asked.text.startswith("If S001 is an active practitioner"), asked.text
+    assert asked.text.startswith("If the id you gave is an active practitioner's"), asked.text
 
 
 async def approve_on_home(slack_app: SlackHarness, user: SlackUser, event_id: str) -> tuple[str, dict[str, Any]]:

@@ -192,4 +192,4 @@ async def test_workers_must_be_a_count_or_auto(tmp_path: Path, fake_slack: FakeS
     process = await run_signpost(slack_env(tmp_path, fake_slack), tmp_path, "--workers", "0")
     _, err = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode == 2
-    assert "'0' is not a number of workers: use 1, 2, … or auto" in err.decode()
+    assert "argument --workers: not a number of workers: use 1, 2, … or auto" in err.decode()
