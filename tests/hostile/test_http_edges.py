@@ -245,14 +245,9 @@ async def test_bytes_the_http_parser_refuses_get_400_and_one_warning(
 
 @pytest.fixture
 async def served(signpost: Signpost) -> AsyncIterator[int]:
-    """Signpost's app behind the runner ``signpost run`` uses; its port on loopback."""
-    runner = signpost_web.runner(create_app(signpost, load_settings()))
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        yield runner.addresses[0][1]
-    finally:
-        await runner.cleanup()
+    """Signpost's app behind the runner ``signpost run`` uses, no chat front end; its port on loopback."""
+    async with serving_for_real(signpost, load_settings()) as port:
+        yield port
 
 
 # The child's identity, in a request line or a header that aiohttp's parser refuses before any
@@ -807,10 +802,10 @@ async def test_a_signed_body_whose_type_is_not_a_string_is_refused_in_one_line(
 
 
 @asynccontextmanager
-async def serving_for_real(signpost: Signpost, settings: Settings, adder: RouteAdder) -> AsyncIterator[int]:
-    """``adder``'s front end behind the runner ``signpost run`` uses (aiohttp's test server cancels
+async def serving_for_real(signpost: Signpost, settings: Settings, *adders: RouteAdder) -> AsyncIterator[int]:
+    """``adders``' front ends behind the runner ``signpost run`` uses (aiohttp's test server cancels
     a handler whose client has gone, which production's does not); its port on loopback."""
-    runner = signpost_web.runner(create_app(signpost, settings, [adder]))
+    runner = signpost_web.runner(create_app(signpost, settings, adders))
     await runner.setup()
     try:
         await web.TCPSite(runner, "127.0.0.1", 0).start()

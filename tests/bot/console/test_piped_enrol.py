@@ -91,21 +91,23 @@ async def test_switched_off_code_checks_in_a_pipe_say_what_works_there(signpost:
     says_what_works_in_a_pipe(out)
 
 
-async def test_a_reset_s_notice_in_a_pipe_says_what_works_there(signpost: Signpost) -> None:
-    """`signpost totp reset NS-P0001`: the piped console printed "To see results again, send: enrol"."""
+async def reset_by_an_operator(signpost: Signpost) -> None:
+    """The demo's default practitioner enrolled and stepped up, then reset as `signpost totp reset` does."""
     await seed_demo(signpost, 10)
     await enrol_and_step_up(signpost, DEFAULT_AS)
     async with audited(signpost.ctx, "operator", Action.TOTP_RESET) as audit:
         assert (await people.totp_reset(signpost.ctx, audit, DEFAULT_AS)).existed
+
+
+async def test_a_reset_s_notice_in_a_pipe_says_what_works_there(signpost: Signpost) -> None:
+    """`signpost totp reset NS-P0001`: the piped console printed "To see results again, send: enrol"."""
+    await reset_by_an_operator(signpost)
     out = await session(signpost, ["help"])
     assert "[notice] Your Signpost authenticator was reset by an administrator" in out, out
     says_what_works_in_a_pipe(out)
 
 
 async def test_at_a_terminal_a_reset_s_notice_still_says_send_enrol(signpost: Signpost) -> None:
-    await seed_demo(signpost, 10)
-    await enrol_and_step_up(signpost, DEFAULT_AS)
-    async with audited(signpost.ctx, "operator", Action.TOTP_RESET) as audit:
-        assert (await people.totp_reset(signpost.ctx, audit, DEFAULT_AS)).existed
+    await reset_by_an_operator(signpost)
     out = await session(signpost, ["help"], terminal=True)
     assert "To see results again, send: enrol" in out and HOST_ENROL not in out, out

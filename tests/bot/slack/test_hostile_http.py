@@ -39,7 +39,7 @@ from tests.bot.slack.slack_requests import (
     slack_events,
 )
 from tests.factories import load_standard
-from tests.fakes.slack_api import FakeSlackApi, running_fake_slack
+from tests.fakes.slack_api import Call, FakeSlackApi, running_fake_slack
 from tests.spread import spread
 
 pytestmark = pytest.mark.one_store  # a front end's behaviour: one store shows it (tests/spread.py)
@@ -608,6 +608,24 @@ def test_govslacks_hooks_host_is_a_follow_up_target_when_the_api_url_is_govslack
 # ---- 10: a button Signpost did not make -----------------------------------------------------------
 
 
+async def _click(
+    slack_app: SlackHarness, caplog: pytest.LogCaptureFixture, action_id: str, text: str, value: str
+) -> tuple[list[MutableMapping[str, Any]], Call]:
+    """A duty manager's signed click on a button ``action_id`` carrying ``value``: answered 200 with
+    no traceback; the log lines it wrote, and the one answer posted to its response_url."""
+    await load_standard(slack_app.signpost)
+    user = await slack_app.link("DM01", DUTY)
+    button = {"action_id": action_id, "text": {"type": "plain_text", "text": text}, "value": value}
+    click = slack_app.slack.block_action_from_message(user, button, "b1")
+    with captured(caplog) as logs:
+        response = await slack_app.slack.interactive(click)
+        await slack_app.front.idle()
+    assert response.status == 200
+    assert_no_traceback(logs, caplog)
+    [answer] = slack_app.fake.of("response_url")
+    return logs, answer
+
+
 @pytest.mark.parametrize(
     "value",
     [
@@ -623,17 +641,8 @@ def test_govslacks_hooks_host_is_a_follow_up_target_when_the_api_url_is_govslack
 async def test_a_button_with_an_unknown_value_is_answered_kindly_without_a_traceback(
     slack_app: SlackHarness, caplog: pytest.LogCaptureFixture, value: str
 ) -> None:
-    await load_standard(slack_app.signpost)
-    user = await slack_app.link("DM01", DUTY)
-    button = {"action_id": "deny", "text": {"type": "plain_text", "text": "Deny"}, "value": value}
-    click = slack_app.slack.block_action_from_message(user, button, "b1")
-    with captured(caplog) as logs:
-        response = await slack_app.slack.interactive(click)
-        await slack_app.front.idle()
-    assert response.status == 200
-    assert_no_traceback(logs, caplog)
+    logs, answer = await _click(slack_app, caplog, "deny", "Deny", value)
     assert [e["event"] for e in logs if e.get("log_level") in ("warning", "error")] == ["slack_unknown_button"]
-    [answer] = slack_app.fake.of("response_url")
     assert answer.body["response_type"] == "ephemeral" and answer.body["replace_original"] is False
     assert "don't recognise that button" in answer.body["text"]
     # A signed click by a known person is audited, as usage and invalid, with none of what it carried.
@@ -647,17 +656,8 @@ async def test_an_enter_code_button_with_an_unreadable_value_is_answered_as_any_
 ) -> None:
     """An Enter code button whose value names no challenge was audited and logged, and its clicker
     shown nothing at all; another unreadable button is told kindly it is not recognised."""
-    await load_standard(slack_app.signpost)
-    user = await slack_app.link("DM01", DUTY)
-    button = {"action_id": "enter_code", "text": {"type": "plain_text", "text": "Enter code"}, "value": value}
-    click = slack_app.slack.block_action_from_message(user, button, "b1")
-    with captured(caplog) as logs:
-        response = await slack_app.slack.interactive(click)
-        await slack_app.front.idle()
-    assert response.status == 200
-    assert_no_traceback(logs, caplog)
+    logs, answer = await _click(slack_app, caplog, "enter_code", "Enter code", value)
     assert [e["event"] for e in logs if e.get("log_level") in ("warning", "error")] == ["slack_bad_code_button"]
-    [answer] = slack_app.fake.of("response_url")
     assert answer.body["response_type"] == "ephemeral" and answer.body["replace_original"] is False
     assert "don't recognise that button" in answer.body["text"] and value not in answer.body["text"]
     assert not slack_app.fake.of("views.open")
