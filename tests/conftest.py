@@ -18,6 +18,7 @@ from store.db import Database
 from store.keys.crypto import KeyRing
 from store.keys.keychain import ensure_chains, is_derived
 from store.keys.keydict import KeyDict
+from tests.compiled import share_compiled_sql
 from tests.databases import Templates, postgres_problem, sweep_leftovers
 from tests.spread import one_store
 
@@ -28,6 +29,7 @@ _SWEPT: list[str] = []
 
 def pytest_configure(config: pytest.Config) -> None:
     global _PG_PROBLEM
+    share_compiled_sql()  # one compile of each statement per process, not per test (tests/compiled.py)
     _PG_PROBLEM = asyncio.run(postgres_problem())
     if _PG_PROBLEM and os.environ.get("CI") == "true":
         raise pytest.UsageError(f"CI=true but PostgreSQL is unreachable ({_PG_PROBLEM}); the PostgreSQL half must run")
