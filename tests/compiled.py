@@ -26,7 +26,9 @@ from sqlalchemy.util import LRUCache
 class ByDialectKind(MutableMapping[Any, Any]):
     """SQLAlchemy's LRU cache of compiled statements, its keys' dialect replaced by the dialect's kind."""
 
-    def __init__(self, capacity: int = 20_000) -> None:
+    # SQLAlchemy's own default is 500 an engine; the whole suite compiles a few thousand statements
+    # (the cache trims back to this once it holds half as many again).
+    def __init__(self, capacity: int = 5_000) -> None:
         self._compiled: LRUCache[Hashable, Any] = LRUCache(capacity)
 
     @staticmethod

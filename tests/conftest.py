@@ -33,7 +33,9 @@ def pytest_configure(config: pytest.Config) -> None:
     _PG_PROBLEM = asyncio.run(postgres_problem())
     if _PG_PROBLEM and os.environ.get("CI") == "true":
         raise pytest.UsageError(f"CI=true but PostgreSQL is unreachable ({_PG_PROBLEM}); the PostgreSQL half must run")
-    if not _PG_PROBLEM and not hasattr(config, "workerinput"):  # once a run, before its workers start
+    # Once a run, before its workers start; not for a collection alone (`make test` collects once
+    # to keep the rewritten tests, its output unseen: the run after it says what it swept).
+    if not _PG_PROBLEM and not hasattr(config, "workerinput") and not config.option.collectonly:
         # A run cut short (Ctrl-C, SIGTERM) ran no teardown: its databases are dropped now, once its
         # process has ended (tests/databases.py, ``leftovers``); a suite running now keeps its own.
         _SWEPT.extend(sweep_leftovers())
