@@ -202,6 +202,17 @@ async def rotate_command(args: argparse.Namespace) -> int:
     return 0
 
 
+# Said when the register holds no active admin, so a schedule's or cancellation's notice went to nobody.
+NOBODY_TOLD = (
+    "No admin is in the register, so nobody was told: add one (practitioners feed, roles admin) for the "
+    "notices still to come."
+)
+
+
+def told(admins: int) -> str:
+    return "Admins notified." if admins else NOBODY_TOLD
+
+
 async def schedule_command(args: argparse.Namespace) -> int:
     from bot.cli.common import operating
     from handlers.operator import lifecycle
@@ -215,7 +226,7 @@ async def schedule_command(args: argparse.Namespace) -> int:
         said = f"Switched off now, at once ({row.switch_off:%d/%m/%Y}); personal data destroyed by"
     else:
         said = f"Scheduled: switch-off {row.switch_off:%d/%m/%Y}, destroy by"
-    print(f"{said} {row.destroy_by:%d/%m/%Y}. Admins notified.")
+    print(f"{said} {row.destroy_by:%d/%m/%Y}. {told(row.admins_told)}")
     return 0
 
 
@@ -234,8 +245,8 @@ async def cancel_command(args: argparse.Namespace) -> int:
     from handlers.operator import lifecycle
 
     async with operating(Action.DECOMMISSION, args) as (app, audit):
-        await lifecycle.decommission_cancel(app.ctx, audit)
-    print("Decommissioning cancelled. Admins notified.")
+        admins = await lifecycle.decommission_cancel(app.ctx, audit)
+    print(f"Decommissioning cancelled. {told(admins)}")
     return 0
 
 

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -89,7 +89,7 @@ async def run_decommission(ctx: Context, req: Request, session: AsyncSession) ->
                     ctx, session, switch_off, destroy_by, req.actor.practitioner_id, req.now, at_once=at_once
                 )
             case "cancel":
-                row = await cancel_with_notices(ctx, session, req.actor.practitioner_id, req.now)
+                row, _ = await cancel_with_notices(ctx, session, req.actor.practitioner_id, req.now)
                 text = f"The switch-off planned for {row.switch_off:%d/%m/%Y} is cancelled."
                 return Result(Reply(Outcome.DONE, text), detail="cancelled")
             case "status":
@@ -149,7 +149,7 @@ async def _schedule(
     *,
     at_once: bool,
 ) -> Result:
-    row = await schedule_with_notices(ctx, session, switch_off, destroy_by, by, now, at_once=at_once)
+    row, _ = await schedule_with_notices(ctx, session, switch_off, destroy_by, by, now, at_once=at_once)
     done = (
         f"Signpost is switched off now, at once ({row.switch_off:%d/%m/%Y})"
         if row.switch_off <= now.date()
@@ -157,6 +157,14 @@ async def _schedule(
     )
     text = f"{done}, all personal data destroyed by {row.destroy_by:%d/%m/%Y}. Every admin has been told."
     return Result(Reply(Outcome.DONE, text), detail=f"scheduled {row.id}")
+
+
+class Told(NamedTuple):
+    """A schedule or a cancellation, and how many admins its notice went to (none when the register
+    holds no active admin: then nobody was told)."""
+
+    row: Decommission
+    admins: int
 
 
 async def schedule_with_notices(
@@ -168,23 +176,22 @@ async def schedule_with_notices(
     now: datetime,
     *,
     at_once: bool = False,
-) -> Decommission:
+) -> Told:
     """Schedule and tell every admin, in the caller's transaction (``at_once``: today allowed)."""
     row = await decommission.schedule(session, switch_off, destroy_by, by, now, at_once=at_once)
-    notices = decommission.to_admins(
-        await holders(session, Role.ADMIN), row.id, "scheduled", decommission.scheduled_text(row)
-    )
+    admins = await holders(session, Role.ADMIN)
+    notices = decommission.to_admins(admins, row.id, "scheduled", decommission.scheduled_text(row))
     await ctx.notices.enqueue(session, notices, now)
-    return row
+    return Told(row, len(admins.ids))
 
 
-async def cancel_with_notices(ctx: Context, session: AsyncSession, by: str, now: datetime) -> Decommission:
+async def cancel_with_notices(ctx: Context, session: AsyncSession, by: str, now: datetime) -> Told:
     """Cancel (before switch-off) and tell every admin, in the caller's transaction."""
     row = await decommission.cancel(session, by, now)
     text = f"The switch-off planned for {row.switch_off:%d/%m/%Y} has been cancelled by {by}. Signpost stays on."
     admins = await holders(session, Role.ADMIN)
     await ctx.notices.enqueue(session, decommission.to_admins(admins, row.id, "cancelled", text), now)
-    return row
+    return Told(row, len(admins.ids))
 
 
 async def status_text(ctx: Context, session: AsyncSession, today: date) -> str:

@@ -358,6 +358,7 @@ def _rotation_detail(generation: int) -> str:
 class Scheduled:
     switch_off: date
     destroy_by: date
+    admins_told: int  # how many admins its notice went to
 
 
 async def decommission_schedule(
@@ -369,24 +370,27 @@ async def decommission_schedule(
     audit.detail = "schedule at once" if at_once else "schedule"
     try:
         async with ctx.db.write() as session:
-            row = await flows.schedule_with_notices(ctx, session, switch_off, destroy_by, BY, now, at_once=at_once)
+            row, told = await flows.schedule_with_notices(
+                ctx, session, switch_off, destroy_by, BY, now, at_once=at_once
+            )
             await audit.done_in(session, f"scheduled {row.id}")
     except ScheduleError as exc:
         message = f"{exc}; to switch off today, add --at-once" if isinstance(exc, SwitchOffToday) else str(exc)
         raise Refused(message, reason=str(exc)) from None  # our own wording about dates
-    return Scheduled(row.switch_off, row.destroy_by)
+    return Scheduled(row.switch_off, row.destroy_by, told)
 
 
-async def decommission_cancel(ctx: Context, audit: Audit) -> None:
-    """Cancel before the switch-off date and tell every admin."""
+async def decommission_cancel(ctx: Context, audit: Audit) -> int:
+    """Cancel before the switch-off date and tell every admin; how many admins were told."""
     now = ctx.clock.now()
     audit.detail = "cancel"
     try:
         async with ctx.db.write() as session:
-            row = await flows.cancel_with_notices(ctx, session, BY, now)
+            row, told = await flows.cancel_with_notices(ctx, session, BY, now)
             await audit.done_in(session, f"cancelled {row.id}")
     except ScheduleError as exc:
         raise Refused(str(exc), reason=str(exc)) from None
+    return told
 
 
 async def decommission_status(ctx: Context, audit: Audit) -> str:

@@ -122,13 +122,23 @@ ENROL_CONSOLE = "Scan the QR code above with your authenticator app (or add the 
 
 
 async def is_fresh(
-    session: AsyncSession, cred: CredentialState, stepup: StepUp, now: datetime, policy: StepUpPolicy
+    session: AsyncSession,
+    cred: CredentialState,
+    stepup: StepUp,
+    now: datetime,
+    policy: StepUpPolicy,
+    linked_at: datetime | None = None,
 ) -> bool:
-    """Whether the last good code still covers a command needing ``stepup``.
+    """Whether the last good code still covers a command needing ``stepup``, sent from a chat account
+    linked at ``linked_at`` (None: the console). A code typed before the account was linked never
+    covers it: a newly linked account (a registration just approved, or a link replaced) gives a code
+    of its own before any result or decision, however fresh the practitioner's last code elsewhere.
 
     "Last use" is read from the audit log only when the code itself is older than the idle window.
     """
     if cred.state != ACTIVE or cred.stepped_up_at is None:
+        return False
+    if linked_at is not None and cred.stepped_up_at < linked_at:
         return False
     since_code = now - cred.stepped_up_at
     if stepup is StepUp.APPROVAL:
@@ -184,7 +194,7 @@ class StepUpGate:
         stop = blocked(cred, req.now)
         if stop is not None or cred is None:
             return stop
-        if await is_fresh(session, cred, spec.stepup, req.now, self.policy):
+        if await is_fresh(session, cred, spec.stepup, req.now, self.policy, req.standing.linked_at):
             return None
         return await self._challenge(ctx, spec, req, session, cred)
 

@@ -17,16 +17,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, literal_column, select
+from sqlalchemy import bindparam, literal_column, null, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.vocabulary import Actor, Platform, Principal
 from store.delivery import deliveries
 from store.lifecycle import decommission
-from store.people.credentials import CREDENTIAL_COLUMNS, CredentialState, state_of
+from store.people.credentials import CREDENTIAL_COLUMNS, CredentialState, aware, state_of
 from store.people.practitioners import ACTOR_COLUMNS, actor_of
 from store.prepared import Prepared, all_of, read_ahead
 from store.tables.people import ChatIdentity, Practitioner
@@ -40,6 +40,9 @@ class Standing:
     credential: CredentialState | None  # the actor's step-up credential (None: not enrolled)
     switch_off: date | None  # the live decommissioning's switch-off date (None: none scheduled)
     seen: bool  # the delivery id asked about was claimed already (answered before)
+    # When the chat account asking was linked to the practitioner (None at the console): a code
+    # typed before then does not cover it (``handlers.stepup.flow.is_fresh``).
+    linked_at: datetime | None = None
 
 
 _PEOPLE, _IDENTITIES = Practitioner.__table__, ChatIdentity.__table__
@@ -53,10 +56,11 @@ _FACTS = (
 _CREDENTIALS = CREDENTIAL_COLUMNS[0].table
 
 
-def _standing(who: Any) -> Prepared:
-    """The statement for an asker found through ``who`` (a join to practitioners, outer-joined)."""
+def _standing(who: Any, linked_at: Any) -> Prepared:
+    """The statement for an asker found through ``who`` (a join to practitioners, outer-joined),
+    with when their chat account was linked (``linked_at``)."""
     return Prepared(
-        select(*_ACTOR, *CREDENTIAL_COLUMNS, *_FACTS)  # no column name is in two of them
+        select(*_ACTOR, *CREDENTIAL_COLUMNS, *_FACTS, linked_at.label("linked_at"))  # no name twice
         .select_from(_ASKING)
         .outerjoin(*who)
         .outerjoin(_CREDENTIALS, _CREDENTIALS.c.practitioner_id == _PEOPLE.c.id)
@@ -70,11 +74,12 @@ _BY_IDENTITY = _standing(
         (_IDENTITIES.c.platform == bindparam("platform"))
         & (_IDENTITIES.c.tenant == bindparam("tenant"))
         & (_IDENTITIES.c.user_id == bindparam("user_id")),
-    )
+    ),
+    _IDENTITIES.c.linked_at,
 )
 # The console: a local terminal run by someone who already holds the database and key file, so
 # its user id *is* the practitioner id.
-_BY_ID = _standing((_PEOPLE, _PEOPLE.c.id == bindparam("user_id")))
+_BY_ID = _standing((_PEOPLE, _PEOPLE.c.id == bindparam("user_id")), null().cast(_IDENTITIES.c.linked_at.type))
 
 
 Ahead = tuple[Prepared, Mapping[str, Any]]
@@ -102,4 +107,5 @@ async def read(
     assert row is not None  # the one row of ``_ASKING``
     actor = None if row.id is None else actor_of(row)
     credential = None if row.practitioner_id is None else state_of(row)
-    return Standing(actor, credential, row.switch_off, row.seen is not None)
+    linked_at = None if actor is None else aware(row.linked_at)
+    return Standing(actor, credential, row.switch_off, row.seen is not None, linked_at)

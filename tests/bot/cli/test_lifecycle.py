@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from bot.app import build
+from bot.cli.lifecycle import NOBODY_TOLD
 from bot.cli.main import commands, main, parser
 from handlers.grammar import LATEST_YEAR
 from store.audit.signing import parse_public_key
@@ -509,3 +510,25 @@ def test_a_certificate_or_key_file_that_is_not_utf8_is_said_in_plain_words(
     assert main(["decommission", "certificate", "--verify", str(latin), "--public-key", str(published)]) == 2
     said = [line for line in capsys.readouterr().err.splitlines() if not line.startswith("{")]
     assert said == [f"signpost: {latin} is not UTF-8 text"]
+
+
+def test_schedule_and_cancel_say_so_when_no_admin_is_there_to_tell(
+    key_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A tester's report: with the register's only admin gone, `decommission schedule` and `cancel`
+    still said "Admins notified." though no notice was made. They say nobody was told, and how the
+    notices still to come reach someone; the schedule stands (it is the operator's to make)."""
+    assert main(["practitioner", "leave", "AD01"]) == 0
+    capsys.readouterr()
+    soon = today() + timedelta(days=40)
+    assert main(["decommission", "schedule", "--switch-off", soon.isoformat()]) == 0
+    said = capsys.readouterr().out
+    assert said.startswith(f"Scheduled: switch-off {soon:%d/%m/%Y}") and "Admins notified" not in said, said
+    assert NOBODY_TOLD in said, said
+    assert main(["decommission", "cancel"]) == 0
+    said = capsys.readouterr().out
+    assert said == f"Decommissioning cancelled. {NOBODY_TOLD}\n", said
+    assert main(["practitioner", "return", "AD01"]) == 0
+    capsys.readouterr()
+    assert main(["decommission", "schedule", "--switch-off", soon.isoformat()]) == 0
+    assert capsys.readouterr().out.endswith(". Admins notified.\n")

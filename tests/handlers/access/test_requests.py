@@ -22,11 +22,12 @@ from handlers.clock import FakeClock
 from handlers.examples import for_any_store
 from handlers.operator import people
 from handlers.operator.common import audited
-from handlers.vocabulary import Action, Origin, Outcome
+from handlers.vocabulary import Action, Origin, Outcome, Platform, Principal
 from store.db import Database
 from store.delivery.notices import DECIDED
 from store.keys.crypto import KeyRing
 from store.people import access as store
+from store.people import practitioners
 from store.tables.delivery import Notice as NoticeRow
 from store.tables.people import AccessGrant, AccessRequest
 from tests.access_helpers import (
@@ -797,3 +798,27 @@ async def test_a_denial_reason_holding_the_deciders_current_code_is_refused(app:
     assert "2 more tries today" in slip.text, slip.text
     denied = await decide(app, "DM02", "deny", 1, "please ask the lead professional first")
     assert denied.outcome is Outcome.DONE
+
+
+async def test_an_approval_from_a_chat_account_linked_after_the_managers_code_asks_for_its_own(
+    app: Signpost, clock: FakeClock
+) -> None:
+    """A tester's report: a duty manager typed a code at the console; a Slack account linked to them
+    seconds later approved a request with no code of its own. It is asked for one, and nothing is
+    decided until it is given."""
+    await request_access(app, "P002", SHIELDED)
+    authenticator = await ensure_enrolled(app, "DM02")  # a code at the console, now
+    slack = Principal(Platform.SLACK, "T1", "U-newly-linked")
+    async with app.ctx.db.write() as session:
+        await practitioners.link_identity(session, slack, "DM02", clock.now() + timedelta(seconds=1))
+    clock.advance(seconds=30)
+    asked = await say(app, slack, "approve 1")
+    assert asked.outcome is Outcome.CHALLENGED and asked.challenge is not None, asked
+    async with app.ctx.db.read() as session:
+        assert (await session.execute(select(AccessGrant))).first() is None
+    decided = await say(
+        app, slack, "code", code=code_now(app, authenticator), challenge_id=asked.challenge.challenge_id
+    )
+    assert decided.outcome is Outcome.DONE and "approved" in decided.text, decided
+    async with app.ctx.db.read() as session:
+        assert len((await session.execute(select(AccessGrant))).all()) == 1

@@ -708,3 +708,43 @@ async def test_an_admin_command_that_could_not_run_is_answered_before_any_code(a
         assert [(e.outcome, e.detail) for e in await events(app, action)][-1] == ("invalid", "usage"), text
     for text in ("unlink P002 slack", "decommission status", "lead-notices Northshire"):
         assert (await say(app, "AD01", text)).outcome is Outcome.CHALLENGED, text
+
+
+async def test_a_chat_account_linked_after_the_last_code_gives_a_code_of_its_own(
+    app: Signpost, clock: FakeClock
+) -> None:
+    """A tester's report: a practitioner typed a code at the console; a Slack account linked to them
+    a minute later (a registration approved) got signposts, and could approve, with no code of its
+    own: the freshness was the practitioner's, whichever account asked. A code typed before an
+    account was linked never covers it; once a code is typed in it, it is fresh as ever."""
+    authenticator = await enrol_and_step_up(app, "P002")  # typed at the console
+    clock.advance(minutes=1)
+    slack = Principal(Platform.SLACK, "T1", "U9")
+    async with app.ctx.db.write() as session:
+        await practitioners.link_identity(session, slack, "P002", clock.now())
+    clock.advance(minutes=1)
+    asked = await say(app, slack, AMY)
+    assert asked.outcome is Outcome.CHALLENGED and asked.challenge is not None and not asked.signposts, asked
+    assert (await say(app, "P002", AMY)).signposts  # the console, where the code was typed, is fresh
+    answered = await say(
+        app, slack, "code", code=code_now(app, authenticator), challenge_id=asked.challenge.challenge_id
+    )
+    assert answered.outcome is Outcome.ANSWERED and answered.signposts, answered
+    clock.advance(minutes=1)
+    assert (await say(app, slack, AMY)).signposts
+
+
+async def test_a_decision_from_a_newly_linked_account_needs_its_own_code(app: Signpost, clock: FakeClock) -> None:
+    """Approvals need a code no older than 5 minutes: one typed before the account was linked is not it."""
+    code_at = clock.now()
+    policy = StepUpPolicy()
+    state = credentials.CredentialState("P001", "active", 1, 0, None, code_at)
+    async with app.ctx.db.read() as session:
+        linked_before = await stepup.is_fresh(
+            session, state, StepUp.APPROVAL, code_at, policy, code_at - timedelta(seconds=1)
+        )
+        linked_with = await stepup.is_fresh(session, state, StepUp.APPROVAL, code_at, policy, code_at)
+        linked_since = await stepup.is_fresh(
+            session, state, StepUp.APPROVAL, code_at, policy, code_at + timedelta(seconds=1)
+        )
+    assert linked_before and linked_with and not linked_since

@@ -42,11 +42,13 @@ async def test_a_stranger_has_no_actor_no_credential_and_nothing_seen(signpost: 
 
 async def test_each_fact_is_what_its_own_read_gives(signpost: Signpost, clock: FakeClock) -> None:
     """The actor, the credential, the switch-off and the delivery, each against the read of its own home."""
+    linked_at = clock.now()
     await _linked(signpost, clock)
     async with signpost.ctx.db.read() as session:
         before = await standing.read(session, SLACK, "slack:command:1")
     assert before.actor == await _actor(signpost, "P002") and before.actor is not None
     assert before.credential is None and before.switch_off is None and not before.seen
+    assert before.linked_at == linked_at  # when the chat account was linked (the console has none)
 
     await ready(signpost, "P002")  # enrolled and stepped up (at the console)
     switch_off = clock.now().date() + timedelta(days=40)
@@ -59,9 +61,9 @@ async def test_each_fact_is_what_its_own_read_gives(signpost: Signpost, clock: F
         elsewhere = await standing.read(session, SLACK, "slack:command:2")
         at_console = await standing.read(session, console("P002"))
     assert own is not None and own.stepped_up_at is not None
-    assert after == standing.Standing(before.actor, own, switch_off, seen=True)
+    assert after == standing.Standing(before.actor, own, switch_off, seen=True, linked_at=linked_at)
     assert after.credential is not None and after.credential.stepped_up_at == own.stepped_up_at
-    assert elsewhere == standing.Standing(before.actor, own, switch_off, seen=False)
+    assert elsewhere == standing.Standing(before.actor, own, switch_off, seen=False, linked_at=linked_at)
     assert at_console == standing.Standing(before.actor, own, switch_off, seen=False)
 
 
