@@ -127,7 +127,7 @@ async def is_fresh(
     stepup: StepUp,
     now: datetime,
     policy: StepUpPolicy,
-    linked_at: datetime | None = None,
+    linked_at: datetime | None,
 ) -> bool:
     """Whether the last good code still covers a command needing ``stepup``, sent from a chat account
     linked at ``linked_at`` (None: the console). A code typed before the account was linked never

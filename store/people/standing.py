@@ -42,7 +42,7 @@ class Standing:
     seen: bool  # the delivery id asked about was claimed already (answered before)
     # When the chat account asking was linked to the practitioner (None at the console): a code
     # typed before then does not cover it (``handlers.stepup.flow.is_fresh``).
-    linked_at: datetime | None = None
+    linked_at: datetime | None
 
 
 _PEOPLE, _IDENTITIES = Practitioner.__table__, ChatIdentity.__table__

@@ -416,9 +416,9 @@ async def test_approval_needs_a_code_from_the_last_five_minutes(app: Signpost) -
 
     async with app.ctx.db.read() as session:
         fresh_code = state(now - timedelta(minutes=5))
-        fresh = await stepup.is_fresh(session, fresh_code, StepUp.APPROVAL, now, policy)
+        fresh = await stepup.is_fresh(session, fresh_code, StepUp.APPROVAL, now, policy, None)
         stale_code = state(now - timedelta(minutes=5, seconds=1))
-        stale = await stepup.is_fresh(session, stale_code, StepUp.APPROVAL, now, policy)
+        stale = await stepup.is_fresh(session, stale_code, StepUp.APPROVAL, now, policy, None)
     assert fresh and not stale
 
 
