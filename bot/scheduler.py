@@ -82,7 +82,8 @@ class Scheduler:
         for task in self.tasks:
             if self.stopping.is_set():
                 break  # stopping: nothing more is started
-            if now < self._local_due.get(task.name, now):
+            due = self._local_due.get(task.name, now)
+            if now < due and not schedule.stamped_ahead(due, now, task.interval):  # a clock put back
                 continue
             if task.after_switch_off is not True:
                 if switched_off is None:

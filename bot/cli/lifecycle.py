@@ -17,6 +17,10 @@ from handlers.vocabulary import Action
 # The store, the app and the use cases are imported by the commands as they run, not here:
 # building the parser (`signpost --help`, a usage error) stays light (bot/cli/arguments.py).
 
+# Days due beyond which a run waits for --catch-up-to: store.lifecycle.retention.UNCHECKED_DAYS,
+# which enforces it; named here for the help, and held equal by a test.
+UNCHECKED_DAYS = 31
+
 # How far ahead a dry run may look: handlers.operator.lifecycle.PREVIEW_YEARS, which enforces it
 # (the ages it is made of are the store's); named here for the help, and held equal by a test.
 PREVIEW_YEARS = 7
@@ -40,6 +44,13 @@ def add_commands(sub: Any) -> None:
         type=day,
         metavar="DATE",
         help=f"with --dry-run: as if run on DATE ({DATE_FORMS}), from today up to {PREVIEW_YEARS} years ahead",
+    )
+    run.add_argument(
+        "--catch-up-to",
+        type=day,
+        metavar="DATE",
+        help=f"today's date ({DATE_FORMS}), once you have checked the host's clock: needed when more than "
+        f"{UNCHECKED_DAYS} days are due, so that a clock set wrong never destroys a record early",
     )
     run.add_argument(
         "--accept-key-file",
@@ -141,6 +152,8 @@ async def retention_command(args: argparse.Namespace) -> int:
     async with operating(Action.RETENTION_RUN, args) as (app, audit):
         if args.as_of is not None and not args.dry_run:
             raise CommandFailed("--as-of only works with --dry-run (a real run always uses today)", reason="--as-of")
+        if args.catch_up_to is not None and args.dry_run:
+            raise CommandFailed("--catch-up-to only works without --dry-run", reason="--catch-up-to")
         if args.dry_run:
             report = await lifecycle.retention_preview(app.ctx, audit, args.as_of)
         else:
@@ -151,7 +164,9 @@ async def retention_command(args: argparse.Namespace) -> int:
                 progress("Retention: days", due.days, unit="day") as days,
                 progress("Retention: sealing in", due.keys, unit="key") as sealing,
             ):
-                report = await lifecycle.retention_run(app.ctx, audit, on_day=days.advance, on_sealed=sealing.advance)
+                report = await lifecycle.retention_run(
+                    app.ctx, audit, on_day=days.advance, on_sealed=sealing.advance, catch_up_to=args.catch_up_to
+                )
     print(report.summary())
     # Destroyed records are destroyed (committed, audited) but compaction did not finish: their
     # bytes may still be in the files, so the run is not a success a scheduler may take as one.

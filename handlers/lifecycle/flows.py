@@ -247,11 +247,14 @@ async def retention_tick(
     who: str = "",
     on_day: Callable[[int], None] | None = None,
     on_sealed: Callable[[int], None] | None = None,
+    catch_up_to: date | None = None,
 ) -> RetentionReport:
     """The daily retention work (safe to call often and from every replica); audited as ``origin``
     (the scheduler, or the operator ``who`` at the terminal) when it did any work, and told to the
     admins when that work archived or destroyed anything (``RetentionReport.worth_telling``). ``on_day`` and
-    ``on_sealed`` follow its progress (``store.lifecycle.retention.run``)."""
+    ``on_sealed`` follow its progress (``store.lifecycle.retention.run``). More than a month of days
+    due waits for ``catch_up_to``, today's date as an operator confirmed it (``ClockUnchecked``): the
+    scheduler never gives it, so its run stalls and the admins are told (``scheduled_retention``)."""
 
     news = RetentionNews(ctx, origin, now, who)
     report = await lifecycle.run(
@@ -263,6 +266,7 @@ async def retention_tick(
         on_day=on_day,
         on_sealed=on_sealed,
         audit_step=news.step,
+        catch_up_to=catch_up_to,
     )
     if report.did_work:
         async with ctx.db.write() as session:
@@ -312,6 +316,8 @@ def retention_stopped_by(exc: BaseException) -> str:
 
 def _stopped(exc: BaseException) -> tuple[str, str]:
     """``retention_stopped_by``, and the same in a few words for the audit event's detail."""
+    if isinstance(exc, lifecycle.ClockUnchecked):
+        return str(exc), "clock unchecked"  # dates and a count only (store/lifecycle/retention.py)
     if isinstance(exc, witness.ChainsNotOurs):
         return f"the key file {exc}", "key chains not this store's"  # fixed words (store/keys/witness.py)
     if isinstance(exc, children.IndexNotCurrent):

@@ -52,10 +52,18 @@ async def retention_due(ctx: Context) -> Due:
 
 
 async def retention_run(
-    ctx: Context, audit: Audit, *, on_day: Counter | None = None, on_sealed: Counter | None = None
+    ctx: Context,
+    audit: Audit,
+    *,
+    on_day: Counter | None = None,
+    on_sealed: Counter | None = None,
+    catch_up_to: date | None = None,
 ) -> RetentionReport:
     """Process every day since the last run, then seal in and compact: ``started`` first, each step
     that archived or destroyed audited as the scheduler's are, then the run's totals as its outcome.
+
+    ``catch_up_to``: today's date as the operator knows it, which lets a run act on more than a
+    month of days (``ClockUnchecked``); refused, changing nothing, when the host's clock disagrees.
 
     ``on_day`` is told of each day processed, ``on_sealed`` of more data keys sealed in (see
     ``retention_due`` for how many of each to expect)."""
@@ -63,9 +71,23 @@ async def retention_run(
     async def tick() -> RetentionReport:
         now = ctx.clock.now()
         return await flows.retention_tick(
-            ctx, now, max_days=MAX_DAYS, origin=Origin.TERMINAL, who=audit.who, on_day=on_day, on_sealed=on_sealed
+            ctx,
+            now,
+            max_days=MAX_DAYS,
+            origin=Origin.TERMINAL,
+            who=audit.who,
+            on_day=on_day,
+            on_sealed=on_sealed,
+            catch_up_to=catch_up_to,
         )
 
+    today = ctx.clock.now().date()
+    if catch_up_to is not None and catch_up_to != today:
+        raise Refused(
+            f"The host's clock says today is {today:%d/%m/%Y}, not {catch_up_to:%d/%m/%Y}: nothing was changed. "
+            "Put the clock right first (retention takes today's date from it), then run again.",
+            reason="--catch-up-to not today",
+        )
     await audit.started()
     with _index_current("retention stopped"):
         report = await tick()
@@ -129,6 +151,8 @@ def _index_current(stopped: str) -> Iterator[None]:
         ) from None
     except witness.ChainsNotOurs as exc:
         raise Failed(f"{stopped}: the key file {exc}", reason="key chains not this store's") from None
+    except lifecycle.ClockUnchecked as exc:
+        raise Refused(f"{stopped}, nothing changed: {exc}", reason="clock unchecked") from None
 
 
 async def backup_to(

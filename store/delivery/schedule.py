@@ -9,17 +9,28 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from store.db import dialect_insert
 from store.tables.delivery import ScheduledTask
 
+# How far replicas' clocks may disagree. A next run further ahead than one interval and this was
+# stamped by a clock ahead of this one (a host whose clock was set years on, then put right): it is
+# due now, or the task would wait for that clock's date (retention for years).
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+def stamped_ahead(next_run_at: datetime, now: datetime, interval: timedelta) -> bool:
+    """Whether a next run at ``next_run_at`` was set by a clock ahead of ``now``'s."""
+    return next_run_at > now + interval + CLOCK_SKEW
+
 
 async def claim_run(session: AsyncSession, name: str, worker: str, now: datetime, interval: timedelta) -> bool:
     """True when this worker takes the run due now; every other replica then finds it not due.
 
     One statement: insert the task's first run, or move a due run ``interval`` ahead. On
     PostgreSQL a concurrent claimer waits for the row lock and then sees the run is no longer due.
+    A run a clock ahead of this one set (``stamped_ahead``) is due now.
     """
     stmt = dialect_insert(session)(ScheduledTask).values(name=name, next_run_at=now + interval, claimed_by=worker)
     stmt = stmt.on_conflict_do_update(
         index_elements=[ScheduledTask.name],
         set_={"next_run_at": stmt.excluded.next_run_at, "claimed_by": stmt.excluded.claimed_by},
-        where=ScheduledTask.next_run_at <= now,
+        where=(ScheduledTask.next_run_at <= now) | (ScheduledTask.next_run_at > now + interval + CLOCK_SKEW),
     ).returning(ScheduledTask.name)
     return (await session.execute(stmt)).first() is not None

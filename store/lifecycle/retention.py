@@ -136,6 +136,27 @@ AFFECTED_TABLES: tuple[str, ...] = tuple(
 DESTROYED_AT = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+# More days due than this and a run waits for a person to say the clock is right. The scheduler runs
+# retention every hour, so a month of days due means either nothing ran for a month or the host's
+# clock jumped ahead (a dead clock battery, a bad time server, a virtual machine restored): taken on
+# the clock's word, a clock set years ahead destroys every child those years would make 24, for good.
+UNCHECKED_DAYS = 31
+
+
+class ClockUnchecked(Exception):
+    """More than ``UNCHECKED_DAYS`` days are due and nobody has confirmed today's date: nothing was
+    changed. Its text names two dates and a count, nothing of any record."""
+
+    def __init__(self, last: date, today: date) -> None:
+        self.last, self.today = last, today
+        super().__init__(
+            f"the host's clock says today is {today:%d/%m/%Y}, {(today - last).days:,} days after the last day "
+            f"retention processed ({last:%d/%m/%Y}), and a run acts on more than {UNCHECKED_DAYS} days at once "
+            "only when someone has checked the clock: if it is right, run "
+            f"`signpost retention run --catch-up-to {today:%d/%m/%Y}` at the terminal; if not, put it right"
+        )
+
+
 @dataclass
 class RetentionReport:
     first_day: date | None = None
@@ -751,9 +772,15 @@ async def run(
     on_day: Counter | None = None,
     on_sealed: Counter | None = None,
     audit_step: AuditStep | None = None,
+    catch_up_to: date | None = None,
 ) -> RetentionReport:
     """Process every unprocessed day up to today (at most ``max_days``), seal in, puncture, and
     compact (unless the caller will, after writing its own last rows).
+
+    ``ClockUnchecked`` before any day is processed when more than ``UNCHECKED_DAYS`` days are due
+    and ``catch_up_to`` (today's date as a person confirmed it) is not today by ``now``: only what
+    does not take the clock's word (a puncture left unfinished, children a restored backup holds
+    under keys already punctured) is done first.
 
     ``audit_step`` writes the audit event of each transaction that archived or destroyed any
     record, in that transaction: a run killed part way leaves no record changed unaudited.
@@ -780,6 +807,9 @@ async def run(
     # Children under birth-date keys punctured before this store's state was taken (a restored
     # backup): the days that destroyed them are not this store's to process again.
     report.destroyed += await _destroy_orphans(db, keys, now, audit_step)
+    # Neither of those takes the clock's word for anything: the days due do.
+    if (today - done).days > UNCHECKED_DAYS and catch_up_to != today:
+        raise ClockUnchecked(done, today)
     day = done + timedelta(days=1)
 
     def due_day() -> bool:

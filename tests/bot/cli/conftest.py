@@ -10,6 +10,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,14 @@ from bot.cli.main import main
 from store.keys.crypto import KeyRing
 from tests.bot.console.test_stepup import secret_from
 from tests.databases import drop_role
+
+
+def clock_checked() -> tuple[str, str]:
+    """`retention run --catch-up-to` today's date (a command's own, the real one): a store a test
+    wrote at its fake clock's date, or restored from an old backup, has more than a month of days
+    due, which a run acts on only once the operator has checked the clock
+    (``store.lifecycle.retention.ClockUnchecked``)."""
+    return ("--catch-up-to", f"{datetime.now(UTC).date():%d/%m/%Y}")
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ DATE_OPTIONS = {
     "--since": ("audit", "export", "--since"),
     "--until": ("audit", "export", "--until"),
     "--as-of": ("retention", "run", "--dry-run", "--as-of"),
+    "--catch-up-to": ("retention", "run", "--catch-up-to"),
     "--switch-off": ("decommission", "schedule", "--switch-off"),
     "--destroy-by": ("decommission", "schedule", "--switch-off", f"31/03/{NEXT_YEAR}", "--destroy-by"),
 }

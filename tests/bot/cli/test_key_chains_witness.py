@@ -21,7 +21,7 @@ from store.keys.binding import bind
 from store.keys.crypto import KeyRing
 from store.tables.lifecycle import Meta
 from store.tables.register import Child, ChildKey
-from tests.bot.cli.conftest import Cli
+from tests.bot.cli.conftest import Cli, clock_checked
 from tests.factories import load_standard
 from tests.spread import BACKENDS, spread
 
@@ -136,7 +136,7 @@ async def test_a_key_file_with_a_chain_not_the_stores_destroys_nothing(
     # A store with no witness whose ids the key file's term chain makes none of: the key file's day
     # chain still opens a live child's key, so the term chain is disproved, not left uncheckable.
     said = "does not match this store"
-    run = await cli.run("retention", "run")
+    run = await cli.run("retention", "run", *clock_checked())
     assert run.code != 0, run.out + run.err
     refused = [line for line in run.said.splitlines() if said in line]
     assert len(refused) == 1 and refused[0].startswith("signpost: "), run.said
@@ -155,11 +155,11 @@ async def test_the_right_key_file_runs_retention_and_checks_clean(
     `db check` passes, before and after a store's witnesses are first recorded."""
     await load_standard(signpost)
     await _forget_witnesses(db_url)
-    run = await cli.run("retention", "run")
+    run = await cli.run("retention", "run", *clock_checked())
     assert run.code == 0, run.err
     check = await cli.run("db", "check")
     assert check.code == 0, check.out + check.err
-    again = await cli.run("retention", "run")
+    again = await cli.run("retention", "run", *clock_checked())
     assert again.code == 0, again.err
 
 
@@ -197,7 +197,7 @@ async def test_a_chain_of_a_generation_the_key_file_does_not_hold_destroys_nothi
     before = await _held(db_url)
     assert keys.path is not None
     secrets_shown = _edit(keys.path, STRAYS[edit])
-    run = await cli.run("retention", "run")
+    run = await cli.run("retention", "run", *clock_checked())
     assert run.code != 0, run.out + run.err
     refused = [line for line in run.said.splitlines() if "does not match this store" in line]
     assert len(refused) == 1 and refused[0].startswith("signpost: "), run.said
@@ -245,7 +245,7 @@ async def test_an_unwitnessed_chain_at_another_slot_proves_nothing(
     _edit(keys.path, change)
     check = await cli.run("db", "check")
     assert check.code != 0 and "does not match this store" in check.out + check.err, check.out + check.err
-    run = await cli.run("retention", "run")
+    run = await cli.run("retention", "run", *clock_checked())
     assert run.code != 0, run.out + run.err
     assert "does not match this store" in run.said, run.said
     assert await _held(db_url) == before
@@ -265,11 +265,11 @@ async def test_an_untagged_stores_term_chain_is_not_recorded_unproven(
     await _forget_witnesses(db_url)
     genuine = keys.path.read_text("utf-8")
     _edit(keys.path, _random_state("term"))
-    await cli.run("retention", "run")
+    await cli.run("retention", "run", *clock_checked())
     keys.path.write_text(genuine, "utf-8")
     check = await cli.run("db", "check")
     assert "does not match this store" not in check.out + check.err, check.out + check.err
-    run = await cli.run("retention", "run")
+    run = await cli.run("retention", "run", *clock_checked())
     assert run.code == 0, run.said
 
 
@@ -286,7 +286,7 @@ async def test_accepting_a_damaged_term_chain_on_a_store_of_live_children_is_ref
     assert before[0] > 0 and before[1] > 0
     assert keys.path is not None
     secrets_shown = _edit(keys.path, EDITS["term state"])
-    run = await cli.run("retention", "run", "--accept-key-file")
+    run = await cli.run("retention", "run", *clock_checked(), "--accept-key-file")
     assert run.code != 0, run.out + run.err
     refused = [line for line in run.said.splitlines() if "does not match this store" in line]
     assert len(refused) == 1 and refused[0].startswith("signpost: "), run.said

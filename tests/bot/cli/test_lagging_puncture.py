@@ -18,7 +18,7 @@ from store.keys.binding import bind
 from store.keys.crypto import KeyRing
 from store.keys.keychain import Chain
 from store.tables.register import ChildKey
-from tests.bot.cli.conftest import Cli
+from tests.bot.cli.conftest import Cli, clock_checked
 from tests.bot.cli.test_cut_short import events, generations_on_disk, killed_at_rename, needs_strace
 from tests.store.lifecycle.lifecycle_data import TURNS_24, load, retention_on
 
@@ -57,7 +57,7 @@ async def test_a_retention_run_killed_as_it_writes_the_key_file_is_named_by_db_c
 
     # The real `signpost retention run` (today's date: its first batch of days destroys TURNS_24),
     # killed -9 as it puts the key file punctured through that batch in its place.
-    assert killed_at_rename(keys.path, 1, "retention", "run") == -signal.SIGKILL
+    assert killed_at_rename(keys.path, 1, "retention", "run", *clock_checked()) == -signal.SIGKILL
     assert _cutoffs(keys) == before  # the key file as the kill left it: every cohort key still there
     async with signpost.ctx.db.read() as session:
         gone = (await session.execute(select(ChildKey.kek_id).where(ChildKey.child_ref == int(TURNS_24)))).first()
@@ -75,7 +75,7 @@ async def test_a_retention_run_killed_as_it_writes_the_key_file_is_named_by_db_c
     assert _cutoffs(keys) == before and generations_on_disk(keys) == generations  # nothing changed
     assert (await events(signpost.ctx.db, "keys_rotate"))[-1][0] == "refused"
 
-    finished = await cli.run("retention", "run")
+    finished = await cli.run("retention", "run", *clock_checked())
     assert finished.code == 0, finished
     day, term = _cutoffs(keys)
     assert day is not None and term is not None and before[0] is not None and day > before[0] and term == day

@@ -17,7 +17,7 @@ from store.keys.binding import bind
 from store.register.feeds import Feed, import_feeds
 from store.tables.lifecycle import Meta
 from store.tables.register import Child, ChildKey
-from tests.bot.cli.conftest import Cli
+from tests.bot.cli.conftest import Cli, clock_checked
 from tests.bot.cli.restored_store import BACKED_UP, back_up_then_destroy
 from tests.factories import CHILDREN_HEADER, PRACTITIONERS
 from tests.store.keys.test_backup import restored
@@ -51,7 +51,7 @@ async def test_a_restored_backup_whose_every_child_was_destroyed_since_is_finish
         assert (await _held(url)) == ([(int(TURNS_24), "active")], 1)  # brought back, under a destroyed key
         before = await cli.run("db", "check", env=env)
         assert "does not match" not in before.out + before.err, before.out
-        run = await cli.run("retention", "run", env=env)
+        run = await cli.run("retention", "run", *clock_checked(), env=env)
         assert run.code == 0, run.err
         assert "1 was destroyed" in run.out + run.err, (run.out, run.err)
         assert (await _held(url)) == ([(int(TURNS_24), "destroyed")], 0)
@@ -79,12 +79,12 @@ async def test_a_backup_from_before_witnesses_whose_every_child_was_destroyed_si
         check = await cli.run("db", "check", env=env)
         assert "does not match" not in check.out + check.err, check.out + check.err
         assert "cannot be checked against this store" in check.out + check.err, check.out + check.err
-        refused = await cli.run("retention", "run", env=env)
+        refused = await cli.run("retention", "run", *clock_checked(), env=env)
         assert refused.code != 0 and "does not match" not in refused.said, refused.said
         lines = [line for line in refused.said.splitlines() if "cannot be checked against this store" in line]
         assert len(lines) == 1 and "--accept-key-file" in lines[0], refused.said
         assert (await _held(url)) == ([(int(TURNS_24), "active")], 1)
-        run = await cli.run("retention", "run", "--accept-key-file", env=env)
+        run = await cli.run("retention", "run", *clock_checked(), "--accept-key-file", env=env)
         assert run.code == 0, run.err
         assert "1 was destroyed" in run.out + run.err, (run.out, run.err)
         assert (await _held(url)) == ([(int(TURNS_24), "destroyed")], 0)

@@ -24,7 +24,7 @@ from store.db import Database
 from store.tables import child_rows
 from store.tables.register import Child, ChildTerm
 from tests.access_helpers import notices
-from tests.bot.cli.conftest import Cli
+from tests.bot.cli.conftest import Cli, clock_checked
 from tests.bot.cli.restored_store import BACKED_UP, DESTROYED, back_up_then_destroy, import_shielded_tara
 from tests.factories import AMY, CHILDREN_HEADER
 from tests.stepup_helpers import say_fresh
@@ -77,7 +77,7 @@ async def test_retention_on_a_restored_store_finishes_the_destruction(
     async with restored(db_url, taken) as old:
         env = {"SIGNPOST_DATABASE_URL": old.engine.url.render_as_string(hide_password=False)}
         before = await _rows_about(old, int(TURNS_24))
-        ran = await cli.run("retention", "run", env=env)
+        ran = await cli.run("retention", "run", *clock_checked(), env=env)
         after = await _rows_about(old, int(TURNS_24))
         async with old.read() as session:
             row = (await session.execute(select(Child).where(Child.ref == int(TURNS_24)))).scalar_one()

@@ -19,7 +19,7 @@ from handlers.vocabulary import Outcome
 from store.register import children
 from store.register.feeds import Feed, import_feeds
 from store.tables.register import Child, Involvement
-from tests.bot.cli.conftest import Cli
+from tests.bot.cli.conftest import Cli, clock_checked
 from tests.bot.cli.restored_store import BACKED_UP, DESTROYED, back_up_then_destroy, import_shielded_tara
 from tests.factories import AMY, CHILDREN, CHILDREN_HEADER, PRACTITIONERS
 from tests.stepup_helpers import say_fresh
@@ -116,7 +116,7 @@ async def test_a_backup_of_a_restored_store_is_refused_until_retention_has_destr
         exported = await cli.run("audit", "export", env=env)
         last = [e for e in map(json.loads, exported.out.splitlines()) if e["action"] == "backup"][-1]
         assert (last["outcome"], last["detail"]) == ("refused", "destroyed since")
-        assert (await cli.run("retention", "run", env=env)).code == 0
+        assert (await cli.run("retention", "run", *clock_checked(), env=env)).code == 0
         written = await cli.run("backup", str(after), env=env)
         assert written.code == 0, written.err
     async with restored(db_url, after) as copy, copy.read() as session:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.app import Signpost
-from tests.bot.cli.conftest import Cli
+from tests.bot.cli.conftest import Cli, clock_checked
 from tests.bot.cli.test_restored_minor import _old_backup_of_a_minor
 from tests.store.keys.test_backup import restored
 
@@ -24,6 +24,6 @@ async def test_rotating_a_restored_store_holding_a_destroyed_cohort_says_to_run_
         said = " ".join(refused.said.split())
         assert "`signpost retention run`" in said and "destroyed" in said, said
         assert len(refused.said.splitlines()) == 1 and "Traceback" not in refused.err
-        assert (await cli.run("retention", "run", env=env)).code == 0
+        assert (await cli.run("retention", "run", *clock_checked(), env=env)).code == 0
         rotated = await cli.run("keys", "rotate", env=env)
         assert rotated.code == 0, rotated.err

@@ -13,6 +13,7 @@ from pathlib import Path
 from bot.cli.main import commands, parser
 from bot.transparency_page import RENDERERS
 from handlers.operator import lifecycle
+from store.lifecycle import retention
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -73,7 +74,9 @@ def test_the_help_states_the_limits_the_commands_enforce() -> None:
     """The figures the parser names without importing their homes: how far ahead a retention dry
     run may look, and the transparency report's formats (in the page's order)."""
     found = commands(parser())
-    assert f"up to {lifecycle.PREVIEW_YEARS} years ahead" in " ".join(found["retention run"].format_help().split())
+    retention_help = " ".join(found["retention run"].format_help().split())
+    assert f"up to {lifecycle.PREVIEW_YEARS} years ahead" in retention_help
+    assert f"more than {retention.UNCHECKED_DAYS} days are due" in retention_help
     [fmt] = [action for action in found["report transparency"]._actions if action.dest == "format"]
     assert tuple(fmt.choices or ()) == tuple(RENDERERS)
 

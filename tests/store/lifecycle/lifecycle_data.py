@@ -57,9 +57,10 @@ def at(day: date) -> datetime:
 
 
 async def retention_on(app: Signpost, day: date) -> RetentionReport:
-    """Move the app's clock to ``day`` and run the retention tick as the scheduler would."""
+    """Move the app's clock to ``day`` and run the retention tick as the scheduler would, the clock
+    known to be right: ``day`` may be months or years on (``retention.ClockUnchecked``)."""
     app.ctx.clock.set(at(day))  # type: ignore[attr-defined]
-    return await retention_tick(app.ctx, app.ctx.clock.now())
+    return await retention_tick(app.ctx, app.ctx.clock.now(), catch_up_to=day)
 
 
 async def snapshot(db: Database) -> dict[str, str]:

@@ -82,7 +82,7 @@ async def test_the_daily_run_prunes_notices_closed_30_days_ago_and_keeps_open_an
     await box.deliver_due(clock.now())
 
     clock.set(at(DAY_0 + timedelta(days=31)))
-    report = await retention_tick(signpost.ctx, clock.now())
+    report = await retention_tick(signpost.ctx, clock.now(), catch_up_to=clock.now().date())
 
     after = await by_key(signpost)
     assert [row for row in after.values() if row.kind == "lead_informed" or row.dedupe_key is None] == []
@@ -112,7 +112,7 @@ async def test_an_operators_retention_run_says_how_many_notices_it_pruned_in_its
     await Outbox(signpost.ctx, [ConsolePlatform()]).deliver_due(clock.now())
     clock.set(at(DAY_0 + timedelta(days=31)))
     async with audited(signpost.ctx, "ops", Action.RETENTION_RUN) as audit:
-        report = await operator.retention_run(signpost.ctx, audit)
+        report = await operator.retention_run(signpost.ctx, audit, catch_up_to=clock.now().date())
     assert report.notices_pruned == 2
     async with signpost.ctx.db.read() as session:
         rows = await session.execute(
@@ -141,7 +141,7 @@ async def test_a_pruned_switch_off_notice_is_not_sent_again_by_the_ticks_that_ra
     platform.sent.clear()
 
     clock.set(at(date(2026, 12, 12)))
-    assert (await retention_tick(signpost.ctx, clock.now())).notices_pruned >= 2
+    assert (await retention_tick(signpost.ctx, clock.now(), catch_up_to=clock.now().date())).notices_pruned >= 2
     await decommission_tick(signpost.ctx, clock.now())
     await box.deliver_due(clock.now())
 
@@ -162,7 +162,7 @@ async def test_a_backup_taken_after_the_prune_holds_no_pruned_text(
     await enqueue(signpost, Notice("AD01", "retention", f"keyed {MARKER}", dedupe_key="retention:old:AD01"))
     await Outbox(signpost.ctx, [ConsolePlatform()]).deliver_due(clock.now())
     clock.set(at(DAY_0 + timedelta(days=31)))
-    await retention_tick(signpost.ctx, clock.now())
+    await retention_tick(signpost.ctx, clock.now(), catch_up_to=clock.now().date())
 
     taken = tmp_path / "after.backup"
     await backup(signpost.ctx.db, taken)

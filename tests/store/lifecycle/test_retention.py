@@ -270,9 +270,10 @@ async def test_catch_up_is_bounded_per_call_and_resumes(signpost: Signpost) -> N
     await load(signpost)
     await retention_on(signpost, NOV_2)
     signpost.ctx.clock.set(at(date(2026, 12, 31)))  # type: ignore[attr-defined]
-    first = await lifecycle.run(signpost.ctx.db, signpost.ctx.keys, signpost.ctx.clock.now(), max_days=10)
+    now = signpost.ctx.clock.now()
+    first = await lifecycle.run(signpost.ctx.db, signpost.ctx.keys, now, max_days=10, catch_up_to=now.date())
     assert (first.first_day, first.last_day, first.pending_days) == (NOV_3, date(2026, 11, 12), 49)
-    second = await lifecycle.run(signpost.ctx.db, signpost.ctx.keys, signpost.ctx.clock.now(), max_days=100)
+    second = await lifecycle.run(signpost.ctx.db, signpost.ctx.keys, now, max_days=100, catch_up_to=now.date())
     assert (second.first_day, second.pending_days) == (date(2026, 11, 13), 0)
 
 

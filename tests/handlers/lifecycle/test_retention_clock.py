@@ -1,0 +1,90 @@
+"""A wrong clock never destroys a record early: more than a month of days due waits for a person.
+
+An operator found `faketime 2037-08-01 signpost retention run` caught up 3,890 days on the clock's
+word and destroyed every child those years made 24, for good. Retention now processes more than
+``UNCHECKED_DAYS`` days at once only when today's date was confirmed (``catch_up_to``); the
+scheduler never confirms it, so its run stalls and the admins are told which two dates disagree and
+what to run, and nothing is changed meanwhile."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+
+from bot.app import Signpost
+from handlers.clock import FakeClock
+from handlers.lifecycle import flows
+from store.lifecycle import retention
+from tests.handlers.lifecycle.test_retention_stalled import PERSONAL, _admin_notices, _failures, _retention_only, _texts
+from tests.store.lifecycle.lifecycle_data import TURNS_18, TURNS_24, at, load, retention_on, snapshot
+from tests.store.lifecycle.test_retention import state_of
+
+NOV_2 = date(2026, 11, 2)
+WRONG = date(2037, 8, 1)  # the clock an operator's faketime set
+
+
+async def test_a_clock_years_ahead_destroys_nothing_and_the_admins_are_told(
+    signpost: Signpost, clock: FakeClock
+) -> None:
+    await load(signpost)
+    await retention_on(signpost, NOV_2)  # the last day processed: 2 November 2026
+    assert await state_of(signpost, TURNS_24) == "archived"  # 24 on 3 November 2026
+    before = await snapshot(signpost.ctx.db)
+    clock.set(at(WRONG))
+    scheduler = _retention_only(signpost)
+    assert await scheduler.run_due() == []  # failed: nothing processed
+    assert await state_of(signpost, TURNS_24) == "archived" and await state_of(signpost, TURNS_18) == "active"
+    async with signpost.ctx.db.read() as session:
+        assert await retention.last_day(session) == NOV_2
+    stalled = _texts(await _admin_notices(signpost))
+    assert len(stalled) == 2, "each admin told"
+    said = stalled[0]
+    assert (
+        "the host's clock says today is 01/08/2037, 3,925 days after the last day retention processed (02/11/2026)"
+        in said
+    )
+    assert "`signpost retention run --catch-up-to 01/08/2037`" in said and "overdue" in said
+    assert [e.detail for e in await _failures(signpost)] == ["scheduled run failed: clock unchecked"]
+    for text in stalled:
+        assert not any(word in text for word in PERSONAL), text
+    # Nothing but the stall's notices, its audit event, its meta row and the scheduler's own record changed.
+    after = await snapshot(signpost.ctx.db)
+    changed = {name for name in before if before[name] != after[name]}
+    assert changed <= {"notices", "audit_events", "audit_chain", "audit_chain_head", "meta", "scheduled_tasks"}
+
+    clock.set(at(NOV_2 + timedelta(days=4)))  # the clock put right: four days due, run on the clock's word
+    clock.advance(hours=1)
+    assert await scheduler.run_due() == ["retention"]
+    assert await state_of(signpost, TURNS_24) == "destroyed"
+    assert any("running again" in text for text in _texts(await _admin_notices(signpost)))
+
+
+async def test_a_month_due_runs_and_a_day_more_waits_for_the_date_confirmed(signpost: Signpost) -> None:
+    """Exactly ``UNCHECKED_DAYS`` due runs on the clock's word (a tick's worth); one more day waits
+    for ``catch_up_to`` to be today, and any other date confirms nothing."""
+    await load(signpost)
+    await retention_on(signpost, NOV_2)
+    ctx = signpost.ctx
+    late = NOV_2 + timedelta(days=retention.UNCHECKED_DAYS + 1)
+    for wrong in (None, late - timedelta(days=1), late + timedelta(days=1)):
+        with pytest.raises(retention.ClockUnchecked) as stopped:
+            await retention.run(ctx.db, ctx.keys, at(late), catch_up_to=wrong)
+        assert (stopped.value.last, stopped.value.today) == (NOV_2, late)
+    assert await state_of(signpost, TURNS_24) == "archived"
+    report = await retention.run(ctx.db, ctx.keys, at(late), catch_up_to=late, max_days=366)
+    assert (report.first_day, report.last_day) == (NOV_2 + timedelta(days=1), late)
+    assert await state_of(signpost, TURNS_24) == "destroyed"
+
+    on_its_word = late + timedelta(days=retention.UNCHECKED_DAYS)
+    report = await retention.run(ctx.db, ctx.keys, at(on_its_word))
+    assert report.last_day == on_its_word
+
+
+async def test_a_first_run_long_after_the_import_waits_too(signpost: Signpost, clock: FakeClock) -> None:
+    """A store never run since its import starts with the import's day: years on, that waits too."""
+    await load(signpost)
+    clock.set(at(WRONG))
+    with pytest.raises(retention.ClockUnchecked):
+        await flows.retention_tick(signpost.ctx, clock.now())
+    assert await state_of(signpost, TURNS_24) == "archived"
