@@ -34,6 +34,7 @@ from handlers.vocabulary import (
     Notice,
     Outcome,
     Platform,
+    Principal,
     Reply,
     Role,
     ThenEnrol,
@@ -121,33 +122,49 @@ ENROL_LINK_LABEL = "Set up authenticator"
 ENROL_CONSOLE = "Scan the QR code above with your authenticator app (or add the secret by hand)."
 
 
+def last_code(cred: CredentialState, linked_at: datetime | None, account_code_at: datetime | None) -> datetime | None:
+    """The last good code that covers the account asking: at the console (``linked_at`` None) the
+    console's own; in a chat account, the last code typed in it, or one typed at the console since
+    it was linked (the console runs on the host, for whoever holds the store and its key file: a
+    code typed there proves the person as well as any, and no chat account can reach it). A code
+    typed in another chat account never covers this one, however fresh: a second account taken over
+    cannot ride the practitioner's code in the first, nor a newly linked account an earlier code."""
+    console = cred.stepped_up_at
+    if linked_at is None:
+        return console
+    if console is not None and console < linked_at:
+        console = None
+    return max((at for at in (console, account_code_at) if at is not None), default=None)
+
+
 async def is_fresh(
     session: AsyncSession,
     cred: CredentialState,
     stepup: StepUp,
     now: datetime,
     policy: StepUpPolicy,
+    asking: Principal,
     linked_at: datetime | None,
+    account_code_at: datetime | None,
 ) -> bool:
-    """Whether the last good code still covers a command needing ``stepup``, sent from a chat account
-    linked at ``linked_at`` (None: the console). A code typed before the account was linked never
-    covers it: a newly linked account (a registration just approved, or a link replaced) gives a code
-    of its own before any result or decision, however fresh the practitioner's last code elsewhere.
+    """Whether the last good code covering ``asking`` (``last_code``: its account's own, or the
+    console's since the account was linked at ``linked_at``; None: the console) still covers a
+    command needing ``stepup``.
 
-    "Last use" is read from the audit log only when the code itself is older than the idle window.
+    "Last use" (in this account) is read from the audit log only when the code itself is older
+    than the idle window.
     """
-    if cred.state != ACTIVE or cred.stepped_up_at is None:
+    last = last_code(cred, linked_at, account_code_at)
+    if cred.state != ACTIVE or last is None:
         return False
-    if linked_at is not None and cred.stepped_up_at < linked_at:
-        return False
-    since_code = now - cred.stepped_up_at
+    since_code = now - last
     if stepup is StepUp.APPROVAL:
         return since_code <= policy.approval
     if since_code > policy.absolute:
         return False
     if since_code <= policy.idle:
         return True
-    return await credentials.used_since(session, cred.practitioner_id, now - policy.idle)
+    return await credentials.used_since(session, cred.practitioner_id, asking, now - policy.idle)
 
 
 def minutes_left(until: datetime, now: datetime) -> int:
@@ -194,7 +211,11 @@ class StepUpGate:
         stop = blocked(cred, req.now)
         if stop is not None or cred is None:
             return stop
-        if await is_fresh(session, cred, spec.stepup, req.now, self.policy, req.standing.linked_at):
+        standing = req.standing
+        asking = req.command.principal
+        if await is_fresh(
+            session, cred, spec.stepup, req.now, self.policy, asking, standing.linked_at, standing.account_code_at
+        ):
             return None
         return await self._challenge(ctx, spec, req, session, cred)
 
@@ -296,7 +317,7 @@ class CodeCommand:
         seed = await credentials.load_seed(w, ctx.keys, pid)
         at = authenticators_now(ctx, now)
         step = None if seed is None else totp.matching_step(seed, code, at, self.policy.window)
-        if step is not None and await credentials.accept_step(w, pid, step, now):
+        if step is not None and await credentials.accept_step(w, pid, step, now, command.principal):
             parked = None
             if command.challenge_id:
                 parked = await credentials.claim(w, ctx.keys, command.challenge_id, command.principal, now)

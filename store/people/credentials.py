@@ -32,7 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
-from handlers.vocabulary import REACHED_OUTCOMES, Principal
+from handlers.vocabulary import REACHED_OUTCOMES, Platform, Principal
 from store.audit.log import cohort_destroyed
 from store.db import Database
 from store.delivery.deliveries import stored_key
@@ -40,7 +40,7 @@ from store.keys import keychain
 from store.keys.crypto import KeyRing
 from store.prepared import Prepared
 from store.tables.audit import AuditEvent
-from store.tables.people import CHALLENGE_ID_LENGTH, EnrolmentToken, ParkedCommand, TotpCredential
+from store.tables.people import CHALLENGE_ID_LENGTH, ChatIdentity, EnrolmentToken, ParkedCommand, TotpCredential
 
 PENDING, ACTIVE, DISABLED = "pending", "active", "disabled"
 
@@ -133,27 +133,40 @@ async def enrol(session: AsyncSession, keys: KeyRing, practitioner_id: str, seed
 
 
 async def reset(session: AsyncSession, practitioner_id: str, *, keep_parked: bool = False) -> bool:
-    """Remove a credential and its enrolment links (and, unless kept, parked commands)."""
+    """Remove a credential and its enrolment links (and, unless kept, parked commands), and with
+    it every code its chat accounts were given: none of them covers anything after a reset."""
     removed = await session.execute(
         delete(TotpCredential)
         .where(TotpCredential.practitioner_id == practitioner_id)
         .returning(TotpCredential.practitioner_id)
     )
     existed = removed.first() is not None
+    await session.execute(
+        update(ChatIdentity)
+        .where(ChatIdentity.practitioner_id == practitioner_id, ChatIdentity.stepped_up_at.is_not(None))
+        .values(stepped_up_at=None)
+    )
     await session.execute(delete(EnrolmentToken).where(EnrolmentToken.practitioner_id == practitioner_id))
     if not keep_parked:
         await session.execute(delete(ParkedCommand).where(ParkedCommand.practitioner_id == practitioner_id))
     return existed
 
 
-async def accept_step(session: AsyncSession, practitioner_id: str, step: int, now: datetime) -> bool:
-    """Record a good code, atomically: only a time step later than the last accepted one counts.
+async def accept_step(
+    session: AsyncSession, practitioner_id: str, step: int, now: datetime, typed_in: Principal
+) -> bool:
+    """Record a good code typed in the account ``typed_in``, atomically: only a time step later
+    than the last accepted one counts.
 
     The condition sits in the UPDATE itself, so of two concurrent submissions of one code exactly
     one changes the row (PostgreSQL re-checks the WHERE after the first commits; SQLite writers
-    are serialised). A success confirms a pending credential and resets the failure count.
+    are serialised). A success confirms a pending credential and resets the failure count. When
+    it was typed is kept where it was typed: on the credential for the console, on the linked
+    chat account for a chat (``ChatIdentity.stepped_up_at``); a code covers its own account only
+    (``handlers.stepup.flow.is_fresh``).
     """
     t = TotpCredential
+    console = typed_in.platform is Platform.CONSOLE
     result = await session.execute(
         update(t)
         .where(
@@ -168,11 +181,25 @@ async def accept_step(session: AsyncSession, practitioner_id: str, step: int, no
             locked_until=None,
             state=ACTIVE,
             confirmed_at=func.coalesce(t.confirmed_at, now),
-            stepped_up_at=now,
+            stepped_up_at=now if console else t.stepped_up_at,
         )
         .returning(t.practitioner_id)
     )
-    return result.first() is not None
+    if result.first() is None:
+        return False
+    if not console:
+        i = ChatIdentity
+        await session.execute(
+            update(i)
+            .where(
+                i.platform == typed_in.platform.value,
+                i.tenant == typed_in.tenant,
+                i.user_id == typed_in.user_id,
+                i.practitioner_id == practitioner_id,
+            )
+            .values(stepped_up_at=now)
+        )
+    return True
 
 
 async def spend_step(session: AsyncSession, practitioner_id: str, step: int) -> None:
@@ -229,8 +256,9 @@ async def record_failure(
     )
 
 
-async def used_since(session: AsyncSession, practitioner_id: str, since: datetime) -> bool:
-    """Whether the audit log shows a result for this practitioner at or after ``since``.
+async def used_since(session: AsyncSession, practitioner_id: str, account: Principal, since: datetime) -> bool:
+    """Whether the audit log shows a result for this practitioner, asked for from ``account``,
+    at or after ``since`` (use in another of their accounts keeps none of this one fresh).
 
     The idle window is read from the audit trail (one seek on its (actor_id, at) index) rather
     than kept by writing on every search: a search stays a read, and a burst of them never
@@ -241,6 +269,9 @@ async def used_since(session: AsyncSession, practitioner_id: str, since: datetim
         .where(
             AuditEvent.actor_id == practitioner_id,
             AuditEvent.at >= since,
+            AuditEvent.platform == account.platform.value,
+            AuditEvent.tenant == account.tenant,
+            AuditEvent.user_id == account.user_id,
             # Outcomes only a stepped-up command gives: the audit log's record of them is the "last use".
             AuditEvent.outcome.in_(REACHED_OUTCOMES),
         )

@@ -41,8 +41,11 @@ class Standing:
     switch_off: date | None  # the live decommissioning's switch-off date (None: none scheduled)
     seen: bool  # the delivery id asked about was claimed already (answered before)
     # When the chat account asking was linked to the practitioner (None at the console): a code
-    # typed before then does not cover it (``handlers.stepup.flow.is_fresh``).
+    # typed at the console before then does not cover it (``handlers.stepup.flow.is_fresh``).
     linked_at: datetime | None
+    # The last good code typed in the chat account asking (None: none yet, or the console, whose
+    # own is the credential's ``stepped_up_at``).
+    account_code_at: datetime | None
 
 
 _PEOPLE, _IDENTITIES = Practitioner.__table__, ChatIdentity.__table__
@@ -56,11 +59,13 @@ _FACTS = (
 _CREDENTIALS = CREDENTIAL_COLUMNS[0].table
 
 
-def _standing(who: Any, linked_at: Any) -> Prepared:
+def _standing(who: Any, linked_at: Any, code_at: Any) -> Prepared:
     """The statement for an asker found through ``who`` (a join to practitioners, outer-joined),
-    with when their chat account was linked (``linked_at``)."""
+    with when their chat account was linked (``linked_at``) and last given a good code (``code_at``)."""
     return Prepared(
-        select(*_ACTOR, *CREDENTIAL_COLUMNS, *_FACTS, linked_at.label("linked_at"))  # no name twice
+        select(  # no name twice
+            *_ACTOR, *CREDENTIAL_COLUMNS, *_FACTS, linked_at.label("linked_at"), code_at.label("account_code_at")
+        )
         .select_from(_ASKING)
         .outerjoin(*who)
         .outerjoin(_CREDENTIALS, _CREDENTIALS.c.practitioner_id == _PEOPLE.c.id)
@@ -76,10 +81,12 @@ _BY_IDENTITY = _standing(
         & (_IDENTITIES.c.user_id == bindparam("user_id")),
     ),
     _IDENTITIES.c.linked_at,
+    _IDENTITIES.c.stepped_up_at,
 )
 # The console: a local terminal run by someone who already holds the database and key file, so
 # its user id *is* the practitioner id.
-_BY_ID = _standing((_PEOPLE, _PEOPLE.c.id == bindparam("user_id")), null().cast(_IDENTITIES.c.linked_at.type))
+_NO_TIME = null().cast(_IDENTITIES.c.linked_at.type)
+_BY_ID = _standing((_PEOPLE, _PEOPLE.c.id == bindparam("user_id")), _NO_TIME, _NO_TIME)
 
 
 Ahead = tuple[Prepared, Mapping[str, Any]]
@@ -108,4 +115,5 @@ async def read(
     actor = None if row.id is None else actor_of(row)
     credential = None if row.practitioner_id is None else state_of(row)
     linked_at = None if actor is None else aware(row.linked_at)
-    return Standing(actor, credential, row.switch_off, row.seen is not None, linked_at)
+    code_at = None if actor is None else aware(row.account_code_at)
+    return Standing(actor, credential, row.switch_off, row.seen is not None, linked_at, code_at)

@@ -49,6 +49,8 @@ class ChatIdentity(Base):
     user_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     practitioner_id: Mapped[str] = mapped_column(String(64), ForeignKey("practitioners.id", ondelete="CASCADE"))
     linked_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # The last good step-up code typed in this account (``handlers.stepup.flow.is_fresh``).
+    stepped_up_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
 
 class RegistrationRequest(Base):
@@ -139,7 +141,9 @@ class TotpCredential(Base):
     last_step: Mapped[int] = mapped_column(BigInteger, default=0)  # last accepted RFC 6238 time step
     failures: Mapped[int] = mapped_column(Integer, default=0)  # consecutive wrong codes
     locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    stepped_up_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # last good code
+    # The last good code typed at the console (one typed in a chat account is that account's:
+    # ``ChatIdentity.stepped_up_at``).
+    stepped_up_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 

@@ -32,7 +32,7 @@ from store.people import credentials, practitioners
 from store.tables.audit import AuditEvent
 from store.tables.delivery import Notice as NoticeRow
 from store.tables.people import ParkedCommand
-from tests.factories import AMY, load_standard, say
+from tests.factories import AMY, console, load_standard, say
 from tests.stepup_helpers import code_now, enrol_and_step_up, totp_from
 
 # -- RFC 6238 and the verifier (pure) ---------------------------------------------------------------
@@ -416,9 +416,9 @@ async def test_approval_needs_a_code_from_the_last_five_minutes(app: Signpost) -
 
     async with app.ctx.db.read() as session:
         fresh_code = state(now - timedelta(minutes=5))
-        fresh = await stepup.is_fresh(session, fresh_code, StepUp.APPROVAL, now, policy, None)
+        fresh = await stepup.is_fresh(session, fresh_code, StepUp.APPROVAL, now, policy, console("P001"), None, None)
         stale_code = state(now - timedelta(minutes=5, seconds=1))
-        stale = await stepup.is_fresh(session, stale_code, StepUp.APPROVAL, now, policy, None)
+        stale = await stepup.is_fresh(session, stale_code, StepUp.APPROVAL, now, policy, console("P001"), None, None)
     assert fresh and not stale
 
 
@@ -739,12 +739,54 @@ async def test_a_decision_from_a_newly_linked_account_needs_its_own_code(app: Si
     code_at = clock.now()
     policy = StepUpPolicy()
     state = credentials.CredentialState("P001", "active", 1, 0, None, code_at)
-    async with app.ctx.db.read() as session:
-        linked_before = await stepup.is_fresh(
-            session, state, StepUp.APPROVAL, code_at, policy, code_at - timedelta(seconds=1)
-        )
-        linked_with = await stepup.is_fresh(session, state, StepUp.APPROVAL, code_at, policy, code_at)
-        linked_since = await stepup.is_fresh(
-            session, state, StepUp.APPROVAL, code_at, policy, code_at + timedelta(seconds=1)
-        )
+    slack = Principal(Platform.SLACK, "T1", "U9")
+
+    async def fresh(linked_at: datetime) -> bool:
+        async with app.ctx.db.read() as session:
+            return await stepup.is_fresh(session, state, StepUp.APPROVAL, code_at, policy, slack, linked_at, None)
+
+    linked_before = await fresh(code_at - timedelta(seconds=1))
+    linked_with = await fresh(code_at)
+    linked_since = await fresh(code_at + timedelta(seconds=1))
     assert linked_before and linked_with and not linked_since
+
+
+async def test_a_code_typed_in_one_chat_account_never_covers_another(app: Signpost, clock: FakeClock) -> None:
+    """A practitioner with a Slack and a Teams account: a code typed in one covers that one only
+    (a second account taken over cannot ride the code typed in the first), and each stays fresh
+    through its own use; a code typed at the console covers the accounts linked before it."""
+    authenticator = await enrol_and_step_up(app, "P002")  # typed at the console, before either link
+    clock.advance(minutes=1)
+    slack = Principal(Platform.SLACK, "T1", "U9")
+    teams = Principal(Platform.TEAMS, "0f1e2d3c-0000-4000-8000-00000000000a", "aad-p002")
+    async with app.ctx.db.write() as session:
+        await practitioners.link_identity(session, slack, "P002", clock.now())
+        await practitioners.link_identity(session, teams, "P002", clock.now())
+    clock.advance(minutes=1)
+
+    async def code_in(account: Principal) -> Reply:
+        asked = await say(app, account, AMY)
+        assert asked.outcome is Outcome.CHALLENGED and asked.challenge is not None and not asked.signposts, asked
+        clock.advance(seconds=30)  # each time step counts once
+        return await say(
+            app, account, "code", code=code_now(app, authenticator), challenge_id=asked.challenge.challenge_id
+        )
+
+    assert (await code_in(slack)).signposts
+    assert (await code_in(teams)).signposts, "Slack's code did not cover Teams"
+    clock.advance(minutes=25)
+    assert (await say(app, slack, AMY)).signposts  # Slack used: fresh for another 30 minutes
+    clock.advance(minutes=10)  # 35 minutes after Teams's code, Teams unused since
+    assert (await say(app, slack, AMY)).signposts
+    assert (await say(app, teams, AMY)).outcome is Outcome.CHALLENGED, "Slack's use kept Teams fresh"
+
+    clock.advance(seconds=30)
+    at_console = await say(app, "P002", AMY)  # the console's own code is 36 minutes old: asked again
+    assert at_console.challenge is not None
+    clock.advance(seconds=30)
+    assert (
+        await say(
+            app, "P002", "code", code=code_now(app, authenticator), challenge_id=at_console.challenge.challenge_id
+        )
+    ).signposts
+    assert (await say(app, teams, AMY)).signposts  # linked before the console's code: covered

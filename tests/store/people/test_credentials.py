@@ -13,9 +13,9 @@ from handlers.stepup import totp
 from handlers.vocabulary import Platform, Principal
 from store.keys import keychain
 from store.keys.crypto import DecryptionError, KeyRing
-from store.people import credentials
-from store.tables.people import EnrolmentToken, ParkedCommand, TotpCredential
-from tests.factories import load_standard
+from store.people import credentials, practitioners
+from store.tables.people import ChatIdentity, EnrolmentToken, ParkedCommand, TotpCredential
+from tests.factories import console, load_standard
 
 P1 = Principal(Platform.SLACK, "T1", "U1")
 
@@ -167,7 +167,7 @@ async def test_accepting_a_time_step_is_atomic_under_concurrency(app: Signpost) 
                 state = await credentials.get(session, "P001")
                 assert state is not None and state.last_step < step  # both saw the old step
                 await barrier.wait()
-            return await credentials.accept_step(session, "P001", step, now)
+            return await credentials.accept_step(session, "P001", step, now, console("P001"))
 
     results = await asyncio.gather(attempt(), attempt())
     assert sorted(results) == [False, True]
@@ -300,6 +300,36 @@ async def test_a_spent_step_and_those_before_it_are_never_accepted_and_nothing_e
     assert spent is not None
     assert (spent.last_step, spent.state, spent.stepped_up_at) == (step, credentials.PENDING, None)
     async with app.ctx.db.write() as session:
-        assert not await credentials.accept_step(session, "P001", step, now)
-        assert not await credentials.accept_step(session, "P001", step - 1, now)
-        assert await credentials.accept_step(session, "P001", step + 1, now)
+        assert not await credentials.accept_step(session, "P001", step, now, console("P001"))
+        assert not await credentials.accept_step(session, "P001", step - 1, now, console("P001"))
+        assert await credentials.accept_step(session, "P001", step + 1, now, console("P001"))
+
+
+async def test_a_code_is_kept_where_it_was_typed_and_a_reset_forgets_every_one(app: Signpost) -> None:
+    """A code typed in a chat account is that account's (``ChatIdentity.stepped_up_at``), one typed
+    at the console the credential's; removing the credential (a reset, a new enrolment) leaves no
+    account with a code that could still cover it."""
+    now = app.ctx.clock.now()
+    teams = Principal(Platform.TEAMS, "0f1e2d3c-0000-4000-8000-00000000000a", "aad-p001")
+    async with app.ctx.db.write() as session:
+        await practitioners.link_identity(session, P1, "P001", now)
+        await practitioners.link_identity(session, teams, "P001", now)
+    await enrol(app, "P001")
+    step = totp.time_step(now)
+    async with app.ctx.db.write() as session:
+        assert await credentials.accept_step(session, "P001", step, now, P1)
+
+    async def stamps() -> tuple[datetime | None, dict[str, datetime | None]]:
+        async with app.ctx.db.read() as session:
+            state = await credentials.get(session, "P001")
+            found = await session.execute(select(ChatIdentity.platform, ChatIdentity.stepped_up_at))
+            return (None if state is None else state.stepped_up_at), {platform: at for platform, at in found}
+
+    assert await stamps() == (None, {"slack": now, "teams": None})
+    later = now + timedelta(seconds=30)
+    async with app.ctx.db.write() as session:
+        assert await credentials.accept_step(session, "P001", step + 1, later, console("P001"))
+    assert await stamps() == (later, {"slack": now, "teams": None})
+    async with app.ctx.db.write() as session:
+        assert await credentials.reset(session, "P001")
+    assert await stamps() == (None, {"slack": None, "teams": None})

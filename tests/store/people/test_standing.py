@@ -37,7 +37,9 @@ async def test_a_stranger_has_no_actor_no_credential_and_nothing_seen(signpost: 
     await _linked(signpost, clock)
     async with signpost.ctx.db.read() as session:
         found = await standing.read(session, STRANGER, "slack:command:never")
-    assert found == standing.Standing(actor=None, credential=None, switch_off=None, seen=False, linked_at=None)
+    assert found == standing.Standing(
+        actor=None, credential=None, switch_off=None, seen=False, linked_at=None, account_code_at=None
+    )
 
 
 async def test_each_fact_is_what_its_own_read_gives(signpost: Signpost, clock: FakeClock) -> None:
@@ -61,10 +63,16 @@ async def test_each_fact_is_what_its_own_read_gives(signpost: Signpost, clock: F
         elsewhere = await standing.read(session, SLACK, "slack:command:2")
         at_console = await standing.read(session, console("P002"))
     assert own is not None and own.stepped_up_at is not None
-    assert after == standing.Standing(before.actor, own, switch_off, seen=True, linked_at=linked_at)
+    assert after == standing.Standing(
+        before.actor, own, switch_off, seen=True, linked_at=linked_at, account_code_at=None
+    )
     assert after.credential is not None and after.credential.stepped_up_at == own.stepped_up_at
-    assert elsewhere == standing.Standing(before.actor, own, switch_off, seen=False, linked_at=linked_at)
-    assert at_console == standing.Standing(before.actor, own, switch_off, seen=False, linked_at=None)
+    assert elsewhere == standing.Standing(
+        before.actor, own, switch_off, seen=False, linked_at=linked_at, account_code_at=None
+    )
+    assert at_console == standing.Standing(
+        before.actor, own, switch_off, seen=False, linked_at=None, account_code_at=None
+    )
 
 
 async def test_a_long_delivery_id_is_found_by_its_stored_key(signpost: Signpost, clock: FakeClock) -> None:
