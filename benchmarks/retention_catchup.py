@@ -61,7 +61,10 @@ async def measure(args: argparse.Namespace) -> dict[str, object]:
                 return None  # the CLI's step writes one audit event here; its cost is not retention's
 
             began = time.perf_counter()
-            report = await retention.run(db, keys, later, max_days=100_000, audit_step=audit_step)
+            # The date confirmed, as `signpost retention run --catch-up-to` gives it (ClockUnchecked).
+            report = await retention.run(
+                db, keys, later, max_days=100_000, audit_step=audit_step, catch_up_to=later.date()
+            )
             took = time.perf_counter() - began
         finally:
             await db.close()
