@@ -78,7 +78,8 @@ async def retention_run(
             who=audit.who,
             on_day=on_day,
             on_sealed=on_sealed,
-            catch_up_to=catch_up_to,
+            # Checked once, below: a catch-up of years that goes past midnight stays confirmed.
+            catch_up_to=None if catch_up_to is None else now.date(),
         )
 
     today = ctx.clock.now().date()

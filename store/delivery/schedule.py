@@ -9,10 +9,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from store.db import dialect_insert
 from store.tables.delivery import ScheduledTask
 
-# How far replicas' clocks may disagree. A next run further ahead than one interval and this was
-# stamped by a clock ahead of this one (a host whose clock was set years on, then put right): it is
-# due now, or the task would wait for that clock's date (retention for years).
-CLOCK_SKEW = timedelta(minutes=5)
+# More than replicas' clocks ever disagree. A next run further ahead than one interval and this
+# was stamped by a clock ahead of this one (a host whose clock was set years on, then put right): it
+# is due now, or the task would wait for that clock's date (retention for years). Replicas whose
+# clocks differ by more than this would each take every run (each task's work is claimed in the
+# database, so nothing is done twice by it, but that deployment's clocks need putting right).
+CLOCK_SKEW = timedelta(hours=1)
 
 
 def stamped_ahead(next_run_at: datetime, now: datetime, interval: timedelta) -> bool:

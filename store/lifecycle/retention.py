@@ -152,8 +152,9 @@ class ClockUnchecked(Exception):
         super().__init__(
             f"the host's clock says today is {today:%d/%m/%Y}, {(today - last).days:,} days after the last day "
             f"retention processed ({last:%d/%m/%Y}), and a run acts on more than {UNCHECKED_DAYS} days at once "
-            "only when someone has checked the clock: if it is right, run "
-            f"`signpost retention run --catch-up-to {today:%d/%m/%Y}` at the terminal; if not, put it right"
+            "only when someone has checked the clock: if it is wrong, put it right; if it is right, run "
+            "`signpost retention run --catch-up-to DD/MM/YYYY` at the terminal with today's date as you know "
+            "it (`--dry-run` first says what the run would archive and destroy)"
         )
 
 
@@ -777,10 +778,10 @@ async def run(
     """Process every unprocessed day up to today (at most ``max_days``), seal in, puncture, and
     compact (unless the caller will, after writing its own last rows).
 
-    ``ClockUnchecked`` before any day is processed when more than ``UNCHECKED_DAYS`` days are due
-    and ``catch_up_to`` (today's date as a person confirmed it) is not today by ``now``: only what
-    does not take the clock's word (a puncture left unfinished, children a restored backup holds
-    under keys already punctured) is done first.
+    ``ClockUnchecked`` before anything changes when more than ``UNCHECKED_DAYS`` days are due and
+    ``catch_up_to`` (today's date as a person confirmed it) is not today by ``now``: a puncture
+    left unfinished and children a restored backup holds under keys already punctured wait for it
+    too, so that a refused run has changed nothing.
 
     ``audit_step`` writes the audit event of each transaction that archived or destroyed any
     record, in that transaction: a run killed part way leaves no record changed unaudited.
@@ -800,6 +801,10 @@ async def run(
         # days are found through the blind index, and destruction deletes a child's terms as this
         # version writes them. A newer index stops the run; its days stay due for the newer code.
         await children.require_current_index(session)
+        # Before anything changes: more than a month of days due waits for the date confirmed.
+        last = await _done_or_first(session, today)
+    if (today - last).days > UNCHECKED_DAYS and catch_up_to != today:
+        raise ClockUnchecked(last, today)
     done = await _ensure_state(db, today, now)
     # A run stopped between a day's commit and its puncture (kill -9) left that day's cohort keys
     # in the key file, though the audit says its children are destroyed: finish that first.
@@ -807,9 +812,6 @@ async def run(
     # Children under birth-date keys punctured before this store's state was taken (a restored
     # backup): the days that destroyed them are not this store's to process again.
     report.destroyed += await _destroy_orphans(db, keys, now, audit_step)
-    # Neither of those takes the clock's word for anything: the days due do.
-    if (today - done).days > UNCHECKED_DAYS and catch_up_to != today:
-        raise ClockUnchecked(done, today)
     day = done + timedelta(days=1)
 
     def due_day() -> bool:

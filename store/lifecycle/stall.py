@@ -80,7 +80,9 @@ async def claim_day(session: AsyncSession, now: datetime) -> Stall | None:
         if inserted.first() is None:
             return None
     told_before = max(day for day in (last, stall.told, _UNTOLD) if day is not None)  # an older version's too
-    if told_before >= today:
+    # Only today's telling counts: a day told later than today was told by a clock ahead (set years
+    # on, then put right), and holding to it would keep every stall untold until that day.
+    if told_before == today:
         return None
     stall = Stall(stall.since, today)
     await session.execute(update(Meta).where(Meta.key == KEY).values(value=_value(stall)))

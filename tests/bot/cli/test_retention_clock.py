@@ -45,8 +45,9 @@ async def test_more_than_a_month_due_waits_for_todays_date_typed(cli: Cli, db_ur
         f"signpost: retention stopped, nothing changed: the host's clock says today is {today:%d/%m/%Y}, "
         f"{retention.UNCHECKED_DAYS + 9} days after the last day retention processed ({gone:%d/%m/%Y}), and a "
         f"run acts on more than {retention.UNCHECKED_DAYS} days at once only when someone has checked the clock: "
-        f"if it is right, run `signpost retention run --catch-up-to {today:%d/%m/%Y}` at the terminal; "
-        "if not, put it right"
+        "if it is wrong, put it right; if it is right, run `signpost retention run --catch-up-to DD/MM/YYYY` at "
+        "the terminal with today's date as you know it (`--dry-run` first says what the run would archive and "
+        "destroy)"
     )
     other_day = today - timedelta(days=1)
     mistyped = await cli.run("retention", "run", "--catch-up-to", f"{other_day:%d/%m/%Y}")

@@ -44,7 +44,9 @@ async def test_a_clock_years_ahead_destroys_nothing_and_the_admins_are_told(
         "the host's clock says today is 01/08/2037, 3,925 days after the last day retention processed (02/11/2026)"
         in said
     )
-    assert "`signpost retention run --catch-up-to 01/08/2037`" in said and "overdue" in said
+    # The date to confirm is the operator's to type, never the clock's handed to them to copy.
+    assert "`signpost retention run --catch-up-to DD/MM/YYYY`" in said and "--catch-up-to 01/08/2037" not in said
+    assert "overdue" in said
     assert [e.detail for e in await _failures(signpost)] == ["scheduled run failed: clock unchecked"]
     for text in stalled:
         assert not any(word in text for word in PERSONAL), text
@@ -53,11 +55,20 @@ async def test_a_clock_years_ahead_destroys_nothing_and_the_admins_are_told(
     changed = {name for name in before if before[name] != after[name]}
     assert changed <= {"notices", "audit_events", "audit_chain", "audit_chain_head", "meta", "scheduled_tasks"}
 
-    clock.set(at(NOV_2 + timedelta(days=4)))  # the clock put right: four days due, run on the clock's word
+    # The clock put right: four days due, run on the clock's word, though the scheduler's next run
+    # was stamped in 2037.
+    clock.set(at(NOV_2 + timedelta(days=4)))
     clock.advance(hours=1)
     assert await scheduler.run_due() == ["retention"]
     assert await state_of(signpost, TURNS_24) == "destroyed"
     assert any("running again" in text for text in _texts(await _admin_notices(signpost)))
+
+    # Later, Signpost off for 40 days: the stall is told again (2037's telling does not hold it back).
+    told = len(await _admin_notices(signpost))
+    clock.advance(days=40)
+    assert await scheduler.run_due() == []
+    assert len(await _admin_notices(signpost)) == told + 2
+    assert len(await _failures(signpost)) == 2
 
 
 async def test_a_month_due_runs_and_a_day_more_waits_for_the_date_confirmed(signpost: Signpost) -> None:

@@ -74,6 +74,17 @@ async def test_each_fact_is_what_its_own_read_gives(signpost: Signpost, clock: F
         before.actor, own, switch_off, seen=False, linked_at=None, account_code_at=None
     )
 
+    # A code typed in the Slack account is that account's, and the console's own stays as it was.
+    clock.advance(seconds=30)
+    async with signpost.ctx.db.write() as session:
+        assert await credentials.accept_step(session, "P002", own.last_step + 1, clock.now(), SLACK)
+    async with signpost.ctx.db.read() as session:
+        typed = await standing.read(session, SLACK, "slack:command:3")
+        still = await standing.read(session, console("P002"))
+    assert typed.account_code_at == clock.now() and typed.credential is not None
+    assert typed.credential.stepped_up_at == own.stepped_up_at
+    assert still.account_code_at is None and still.credential == typed.credential
+
 
 async def test_a_long_delivery_id_is_found_by_its_stored_key(signpost: Signpost, clock: FakeClock) -> None:
     await _linked(signpost, clock)
