@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pytest
 from alembic import command
-from sqlalchemy import Connection, delete, select, text
+from sqlalchemy import Connection, delete, insert, select, text
 
 from bot.app import Signpost
 from store.db import alembic_config
@@ -133,7 +133,17 @@ async def test_an_account_linked_in_capitals_before_the_upgrade_is_still_the_pra
     async with db.write() as session:
         await session.execute(delete(ChatIdentity).where(ChatIdentity.practitioner_id == "P002"))
     shouting = replace(SHOUTING_NURSE, tenant=NURSE.tenant.upper())
-    await link(loaded, shouting, "P002")
+    async with db.write() as session:  # as that Signpost wrote it: the columns its table had
+        identity = shouting.principal
+        await session.execute(
+            insert(ChatIdentity.__table__).values(
+                platform=identity.platform.value,
+                tenant=identity.tenant,
+                user_id=identity.user_id,
+                practitioner_id="P002",
+                linked_at=loaded.ctx.clock.now(),
+            )
+        )
     remembered = {
         "user": {"id": NURSE.teams_id, "aadObjectId": shouting.aad},
         "agent": {"id": BOT_ID, "name": BOT_NAME},
