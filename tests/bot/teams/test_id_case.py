@@ -136,7 +136,7 @@ async def test_an_account_linked_in_capitals_before_the_upgrade_is_still_the_pra
     async with db.write() as session:  # as that Signpost wrote it: the columns its table had
         identity = shouting.principal
         await session.execute(
-            insert(ChatIdentity.__table__).values(
+            insert(ChatIdentity).values(
                 platform=identity.platform.value,
                 tenant=identity.tenant,
                 user_id=identity.user_id,
