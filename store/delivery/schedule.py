@@ -17,9 +17,14 @@ from store.tables.delivery import ScheduledTask
 CLOCK_SKEW = timedelta(hours=1)
 
 
+def ahead_after(now: datetime, interval: timedelta) -> datetime:
+    """A next run later than this was set by a clock ahead of ``now``'s: it is due now."""
+    return now + interval + CLOCK_SKEW
+
+
 def stamped_ahead(next_run_at: datetime, now: datetime, interval: timedelta) -> bool:
     """Whether a next run at ``next_run_at`` was set by a clock ahead of ``now``'s."""
-    return next_run_at > now + interval + CLOCK_SKEW
+    return next_run_at > ahead_after(now, interval)
 
 
 async def claim_run(session: AsyncSession, name: str, worker: str, now: datetime, interval: timedelta) -> bool:
@@ -33,6 +38,6 @@ async def claim_run(session: AsyncSession, name: str, worker: str, now: datetime
     stmt = stmt.on_conflict_do_update(
         index_elements=[ScheduledTask.name],
         set_={"next_run_at": stmt.excluded.next_run_at, "claimed_by": stmt.excluded.claimed_by},
-        where=(ScheduledTask.next_run_at <= now) | (ScheduledTask.next_run_at > now + interval + CLOCK_SKEW),
+        where=(ScheduledTask.next_run_at <= now) | (ScheduledTask.next_run_at > ahead_after(now, interval)),
     ).returning(ScheduledTask.name)
     return (await session.execute(stmt)).first() is not None

@@ -265,19 +265,15 @@ async def first_day(session: AsyncSession, today: date) -> date:
     return today if earliest is None else min(today, earliest.date())
 
 
-async def _ensure_state(db: Database, today: date, now: datetime) -> date:
-    """The last processed day; a first run starts with ``first_day``, found in a read first: it
-    reads every child once, which must not hold SQLite's write lock (every audit write waits on it)."""
-    async with db.read() as session:
-        found = await last_day(session)
-        if found is not None:
-            return found
-        start = await first_day(session, today)
+async def _ensure_state(db: Database, done: date, now: datetime) -> date:
+    """A first run's state: the last processed day recorded as ``done`` (the day before ``first_day``,
+    read first by the caller: it reads every child once, which must not hold SQLite's write lock,
+    since every audit write waits on it), unless another process has begun meanwhile; the day recorded."""
     async with db.write() as session:
-        if await last_day(session) is None:  # another process may have begun meanwhile
+        if await last_day(session) is None:
             await session.execute(
                 dialect_insert(session)(RetentionState)
-                .values(name=STATE_KEY, last_day=start - timedelta(days=1), updated_at=now)
+                .values(name=STATE_KEY, last_day=done, updated_at=now)
                 .on_conflict_do_nothing(index_elements=[RetentionState.name])
             )
         found = await last_day(session)
@@ -802,10 +798,11 @@ async def run(
         # version writes them. A newer index stops the run; its days stay due for the newer code.
         await children.require_current_index(session)
         # Before anything changes: more than a month of days due waits for the date confirmed.
-        last = await _done_or_first(session, today)
+        recorded = await last_day(session)
+        last = recorded if recorded is not None else await first_day(session, today) - timedelta(days=1)
     if (today - last).days > UNCHECKED_DAYS and catch_up_to != today:
         raise ClockUnchecked(last, today)
-    done = await _ensure_state(db, today, now)
+    done = recorded if recorded is not None else await _ensure_state(db, last, now)
     # A run stopped between a day's commit and its puncture (kill -9) left that day's cohort keys
     # in the key file, though the audit says its children are destroyed: finish that first.
     await _finish_puncture(db, keys, done, today, now, report, audit_step)
