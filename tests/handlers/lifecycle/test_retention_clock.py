@@ -8,14 +8,21 @@ what to run, and nothing is changed meanwhile."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from bot.app import Signpost
 from handlers.clock import FakeClock
+from handlers.context import Context
 from handlers.lifecycle import flows
+from handlers.operator import lifecycle as operator
+from handlers.operator.common import audited
+from handlers.vocabulary import Action
 from store.lifecycle import retention
+from store.tables.audit import AuditEvent
 from tests.handlers.lifecycle.test_retention_stalled import PERSONAL, _admin_notices, _failures, _retention_only, _texts
 from tests.store.lifecycle.lifecycle_data import TURNS_18, TURNS_24, at, load, retention_on, snapshot
 from tests.store.lifecycle.test_retention import state_of
@@ -99,3 +106,48 @@ async def test_a_first_run_long_after_the_import_waits_too(signpost: Signpost, c
     with pytest.raises(retention.ClockUnchecked):
         await flows.retention_tick(signpost.ctx, clock.now())
     assert await state_of(signpost, TURNS_24) == "archived"
+
+
+async def test_a_confirmed_catch_up_that_runs_past_midnight_stays_confirmed(
+    signpost: Signpost, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`retention run --catch-up-to` typed at 23:50, today's date then: the run works in passes
+    (366 days each in service, 20 here: the same code, shorter for the test), and the clock passes
+    midnight during the first. The later passes, on the next day by the clock, are not refused as
+    unconfirmed (the date was checked once, at the start): the run ends with every day done,
+    through the new day, and the operator's summary and the audit say so."""
+    monkeypatch.setattr(operator, "MAX_DAYS", 20)
+    await load(signpost)
+    await retention_on(signpost, NOV_2)
+    typed = NOV_2 + timedelta(days=70)
+    clock.set(datetime.combine(typed, time(23, 50), tzinfo=UTC))
+    passes: list[date] = []
+
+    def a_minute_a_day(days: int) -> None:  # the catch-up's own pace: ten days take it past midnight
+        clock.advance(minutes=days)
+
+    tick = flows.retention_tick
+
+    async def noted(ctx: Context, now: datetime, **kwargs: Any) -> retention.RetentionReport:
+        passes.append(now.date())  # the date each pass runs to, by the clock as it starts
+        return await tick(ctx, now, **kwargs)
+
+    monkeypatch.setattr(flows, "retention_tick", noted)
+    async with audited(signpost.ctx, "ops", Action.RETENTION_RUN) as audit:
+        report = await operator.retention_run(signpost.ctx, audit, on_day=a_minute_a_day, catch_up_to=typed)
+    after_midnight = typed + timedelta(days=1)
+    assert passes[0] == typed and passes[1:] and set(passes[1:]) == {after_midnight}
+    assert (report.first_day, report.last_day, report.pending_days) == (NOV_2 + timedelta(days=1), after_midnight, 0)
+    assert f"Retention (03/11/2026 to {after_midnight:%d/%m/%Y})" in report.summary()
+    async with signpost.ctx.db.read() as session:
+        assert await retention.last_day(session) == after_midnight
+        outcome = (
+            await session.execute(
+                select(AuditEvent.outcome)
+                .where(AuditEvent.action == Action.RETENTION_RUN.value)
+                .order_by(AuditEvent.seq.desc())
+                .limit(1)
+            )
+        ).scalar_one()
+    assert str(outcome) == "done"
+    assert await state_of(signpost, TURNS_24) == "destroyed" and await state_of(signpost, TURNS_18) == "archived"
