@@ -139,6 +139,8 @@ def add_commands(sub: Any) -> None:
 
 
 async def retention_command(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
     from bot.cli.common import CommandFailed, accept_key_file, operating
     from bot.cli.progress import progress
     from handlers.operator import lifecycle
@@ -148,6 +150,7 @@ async def retention_command(args: argparse.Namespace) -> int:
             raise CommandFailed("--accept-key-file only works without --dry-run (it records the key file's chains)")
         if args.as_of is not None:  # refused before the chains are recorded by a run that would not run
             raise CommandFailed("--as-of only works with --dry-run (a real run always uses today)")
+        lifecycle.refuse_unless_today(args.catch_up_to, datetime.now(UTC).date())  # as accept_key_file's clock
         await accept_key_file()
     async with operating(Action.RETENTION_RUN, args) as (app, audit):
         if args.as_of is not None and not args.dry_run:

@@ -51,6 +51,17 @@ async def retention_due(ctx: Context) -> Due:
     return await lifecycle.due(ctx.db, ctx.clock.now().date())
 
 
+def refuse_unless_today(catch_up_to: date | None, today: date) -> None:
+    """`--catch-up-to` is today's date as the operator knows it: refused, changing nothing, when the
+    host's clock (``today``) disagrees."""
+    if catch_up_to is not None and catch_up_to != today:
+        raise Refused(
+            f"The host's clock says today is {today:%d/%m/%Y}, not {catch_up_to:%d/%m/%Y}: nothing was changed. "
+            "Put the clock right first (retention takes today's date from it), then run again.",
+            reason="--catch-up-to not today",
+        )
+
+
 async def retention_run(
     ctx: Context,
     audit: Audit,
@@ -82,13 +93,7 @@ async def retention_run(
             catch_up_to=None if catch_up_to is None else now.date(),
         )
 
-    today = ctx.clock.now().date()
-    if catch_up_to is not None and catch_up_to != today:
-        raise Refused(
-            f"The host's clock says today is {today:%d/%m/%Y}, not {catch_up_to:%d/%m/%Y}: nothing was changed. "
-            "Put the clock right first (retention takes today's date from it), then run again.",
-            reason="--catch-up-to not today",
-        )
+    refuse_unless_today(catch_up_to, ctx.clock.now().date())
     await audit.started()
     with _index_current("retention stopped"):
         report = await tick()

@@ -9,6 +9,7 @@ import base64
 import json
 import secrets
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -305,12 +306,29 @@ async def test_accept_key_file_with_as_of_is_refused_before_anything_is_recorded
     await _forget_witnesses(db_url)
     run = await cli.run("retention", "run", "--accept-key-file", "--as-of", "2027-01-01")
     assert run.code != 0 and "--as-of" in run.said, run.said
+    assert await _witnesses(db_url) == 0
+
+
+async def test_accept_key_file_with_a_catch_up_date_not_today_is_refused_before_anything_is_recorded(
+    signpost: Signpost, cli: Cli, db_url: str
+) -> None:
+    """`--catch-up-to` a date the host's clock disagrees with refuses the run, and so before the key
+    file's chains are accepted, as `--as-of` is: a run that never ran records nothing."""
+    await load_standard(signpost)
+    await _forget_witnesses(db_url)
+    yesterday = datetime.now(UTC).date() - timedelta(days=1)
+    run = await cli.run("retention", "run", "--accept-key-file", "--catch-up-to", f"{yesterday:%d/%m/%Y}")
+    assert run.code != 0 and f"not {yesterday:%d/%m/%Y}: nothing was changed" in run.said, run.said
+    assert await _witnesses(db_url) == 0
+
+
+async def _witnesses(db_url: str) -> int:
+    """How many of the key file's chain witnesses the store holds (none until they are recorded)."""
     db = await Database.open(db_url)
     try:
         async with db.read() as session:
-            kept = (
+            return (
                 await session.execute(select(func.count()).select_from(Meta).where(Meta.key.like(f"{witness.PREFIX}%")))
             ).scalar_one()
     finally:
         await db.close()
-    assert kept == 0
