@@ -11,6 +11,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
+from dotenv.parser import parse_stream
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -273,6 +274,27 @@ def check_dotenv(env_file: object) -> None:
             continue
         if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
             raise SettingsError(DOTENV_NOT_A_FILE)
+        if stat.S_ISREG(mode):
+            _check_dotenv_lines(path)
+
+
+# The library passes over a line it cannot read, with a warning, and reads the rest: the setting
+# on it (a store's URL with its closing quote missing) was silently not set, and a command ran on
+# the default store. Its warning, and Python's errors, may quote the line: the number only.
+DOTENV_BAD_LINE = "the .env file's line {line} is not NAME=value (a quote not closed?): mend it; nothing was run"
+
+
+def _check_dotenv_lines(path: str | os.PathLike[str]) -> None:
+    """SettingsError naming the first line of the .env file that is no setting, a comment or blank."""
+    try:
+        with open(path, encoding="utf-8") as lines:
+            for binding in parse_stream(lines):
+                if binding.error:
+                    read = binding.original.string
+                    blank_before = read[: len(read) - len(read.lstrip())].count("\n")
+                    raise SettingsError(DOTENV_BAD_LINE.format(line=binding.original.line + blank_before))
+    except UnicodeDecodeError:
+        raise SettingsError(DOTENV_NOT_UTF8) from None
 
 
 def load_settings(**overrides: object) -> Settings:
@@ -321,6 +343,7 @@ def _problem(error: ErrorDetails) -> str:
 def environment_warnings(environ: Mapping[str, str] | None = None) -> list[str]:
     """What to tell the operator about the environment (and ``.env``) before anything runs."""
     if environ is None:
+        check_dotenv(".env")
         try:
             from_file = {k: v or "" for k, v in dotenv_values(".env").items()} if Path(".env").is_file() else {}
         except UnicodeDecodeError:

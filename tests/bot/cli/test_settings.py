@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import (
+    DOTENV_BAD_LINE,
     DOTENV_NOT_A_FILE,
     LEVELS,
     LOG_FORMATS,
@@ -246,6 +247,40 @@ def test_a_dotenv_file_that_is_not_utf8_is_one_line_not_a_traceback(cli: Cli, tm
     result = cli("practitioner", "list")
     assert (result.code, result.out) == (2, "")
     assert result.err.splitlines() == ["signpost: the .env file is not UTF-8 text (save it as UTF-8)"]
+
+
+def test_a_dotenv_line_that_is_no_setting_stops_the_command_instead_of_running_on_the_default_store(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A .env naming another store, its closing quote missing: the settings library passed over the
+    line with a warning and the command ran, and was audited, on ./signpost.db. It is refused now,
+    in one line naming the line by its number only (it may hold a password), and nothing is run."""
+    elsewhere = tmp_path / "elsewhere" / "signpost.db"
+    (tmp_path / ".env").write_text(
+        f'# the store\n\nSIGNPOST_LOG_LEVEL=info\n\n\nSIGNPOST_DATABASE_URL="sqlite+aiosqlite:///{elsewhere}\n'
+        "SIGNPOST_LOG_FORMAT=json\n",
+        "utf-8",
+    )
+    monkeypatch.delenv("SIGNPOST_DATABASE_URL")  # the .env is where the store is named
+    result = cli("audit", "verify")
+    assert (result.code, result.out) == (2, "")
+    assert result.err.splitlines() == [
+        "signpost: the .env file's line 6 is not NAME=value (a quote not closed?): mend it; nothing was run"
+    ]
+    made = {path.name for path in tmp_path.iterdir()} - {".env", "test.key"}
+    assert made == set()  # no ./signpost.db, no log, no lock: nothing was run
+
+
+def test_settings_read_from_a_dotenv_with_a_line_that_is_no_setting_are_refused_in_words(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The commands that read settings again (the console, `teams package`, serving) get the same words."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("SIGNPOST_SLACK_SIGNING_SECRET='s3cr3t-not-closed\n", "utf-8")
+    with pytest.raises(SettingsError) as refused:
+        load_settings()
+    assert str(refused.value) == DOTENV_BAD_LINE.format(line=1)
+    assert "s3cr3t" not in str(refused.value)
 
 
 def test_settings_read_from_a_dotenv_file_that_is_not_utf8_are_refused_in_words(
