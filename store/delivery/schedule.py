@@ -7,24 +7,15 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.db import dialect_insert
+from store.skew import ahead_after, stamped_ahead
 from store.tables.delivery import ScheduledTask
 
-# More than replicas' clocks ever disagree. A next run further ahead than one interval and this
-# was stamped by a clock ahead of this one (a host whose clock was set years on, then put right): it
-# is due now, or the task would wait for that clock's date (retention for years). Replicas whose
-# clocks differ by more than this would each take every run (each task's work is claimed in the
-# database, so nothing is done twice by it, but that deployment's clocks need putting right).
-CLOCK_SKEW = timedelta(hours=1)
-
-
-def ahead_after(now: datetime, interval: timedelta) -> datetime:
-    """A next run later than this was set by a clock ahead of ``now``'s: it is due now."""
-    return now + interval + CLOCK_SKEW
-
-
-def stamped_ahead(next_run_at: datetime, now: datetime, interval: timedelta) -> bool:
-    """Whether a next run at ``next_run_at`` was set by a clock ahead of ``now``'s."""
-    return next_run_at > ahead_after(now, interval)
+# A next run further ahead than one interval and ``CLOCK_SKEW`` was set by a clock ahead of this one
+# (a host whose clock was set years on, then put right): it is due now, or the task would wait for
+# that clock's date (retention for years). Replicas whose clocks differ by more than ``CLOCK_SKEW``
+# would each take every run (each task's work is claimed in the database, so nothing is done twice
+# by it, but that deployment's clocks need putting right).
+__all__ = ["ahead_after", "claim_run", "stamped_ahead"]  # the rule itself: store.skew
 
 
 async def claim_run(session: AsyncSession, name: str, worker: str, now: datetime, interval: timedelta) -> bool:
