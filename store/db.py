@@ -860,8 +860,8 @@ SHIPPED_HEADS = (
     "0024_audit_candidates",
     "0025_registration_expiry",
     "0026_claim_drop_wanted",
-    "0029_relay_child_index",
     "0030_account_stepped_up",
+    "0031_stamped_ahead_indexes",
 )
 
 

@@ -113,7 +113,7 @@ async def expire_requests(ctx: Context, now: datetime) -> int:
 async def _expire_registrations(ctx: Context, session: AsyncSession, now: datetime) -> int:
     opened_by = registration.lifetime_cutoff(now)
     done = 0
-    for row in await store.due_registration_expiries(session, opened_by, BATCH):
+    for row in await store.due_registration_expiries(session, opened_by, now, BATCH):
         if not await store.expire_registration(session, row.id, opened_by, now):
             continue  # decided meanwhile, or another replica took it
         event = origin_event(Origin.SCHEDULER, Action.REGISTRATION_EXPIRED, now, detail=f"registration R{row.id}")

@@ -69,7 +69,7 @@ async def waiting_for(
     decides. The one list ``pending`` and the Home tab show."""
     scope = None if actor.has(Role.ADMIN) else actor.local_authority
     requests = await store.pending_requests(session, keys, scope, now)
-    registrations = await store.pending_registrations(session, scope, lifetime_cutoff(now))
+    registrations = await store.pending_registrations(session, scope, lifetime_cutoff(now), now)
     return (
         [row for row in requests if row.requester_id != actor.practitioner_id],
         [row for row in registrations if row.practitioner_id != actor.practitioner_id],
@@ -162,7 +162,7 @@ async def register(ctx: Context, req: Request, session: AsyncSession) -> Result:
         raise UsageError("please give your practitioner id")
     platform = platform_name(principal.platform)
     asked = Reply(Outcome.DONE, ASKED.format(platform=platform, days=lifetime_text()))
-    waiting = await store.pending_registration_for(session, principal, lifetime_cutoff(req.now))
+    waiting = await store.pending_registration_for(session, principal, lifetime_cutoff(req.now), req.now)
     if waiting is not None:
         return Result(asked, detail=f"registration R{waiting.id} waiting")
     target = await practitioners.get_actor(session, wanted)
@@ -257,8 +257,8 @@ def _closed_as(row: RegistrationRequest | None) -> str:
         return "closed: expired"
     if row.state != store.EXPIRED:
         return row.state
-    if row.decided_at is not None and store.utc(row.decided_at) >= lifetime_ends(row):
-        return "closed: expired"  # nobody decided it within its lifetime
+    if row.decided_at is not None and not store.utc(row.created_at) <= store.utc(row.decided_at) < lifetime_ends(row):
+        return "closed: expired"  # nobody decided it within its lifetime, or it was opened by a clock ahead
     return f"closed: {row.practitioner_id} has left"  # closed undecided when the practitioner left
 
 

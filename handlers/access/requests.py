@@ -372,9 +372,14 @@ async def _too_late(
     if row is not None and row.state in (store.APPROVED, store.DENIED):
         text = f"Request {request_id} was already {row.state} by {row.decided_by}. Nothing changed."
         detail = f"request {request_id} already {row.state}"
-    elif row is not None and row.state == store.EXPIRED and row.decided_at and row.decided_at < row.expires_at:
+    elif (
+        row is not None
+        and row.state == store.EXPIRED
+        and row.decided_at
+        and row.created_at <= row.decided_at < row.expires_at
+    ):
         # Closed undecided before its time: only a leaver's are (store.close_for_leaver), and a
-        # leaver cannot "ask again".
+        # leaver cannot "ask again". (One opened by a clock ahead, closed before it was opened, expired.)
         text = f"Request {request_id} was closed undecided when {row.requester_id} left their post. Nothing changed."
         detail = f"request {request_id} closed: {row.requester_id} has left"
     else:

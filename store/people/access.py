@@ -4,6 +4,13 @@ Every state change is one conditional UPDATE (``... WHERE state = 'pending'``) w
 whether this caller made it: on SQLite writers are serialised (BEGIN IMMEDIATE); on PostgreSQL the
 second UPDATE waits for the first one's row lock and then re-checks its WHERE clause. Either way
 the first decision wins and a second one changes nothing.
+
+A row stamped by a clock ahead of this one (``store.skew``: a registration, request or grant whose
+start is later than now and ``CLOCK_SKEW``, as a host whose clock was set years on and then put
+right leaves them) is not in force: no grant, nothing pending, nothing to decide. The expiry jobs
+find it with those past their end (``due_*``) and close it through the same audited and told path,
+as of its expiry. Its end is its start and a lifetime the policy bounds, so a start not ahead is an
+end no further ahead than that lifetime and the skew: the start alone is judged.
 """
 
 from __future__ import annotations
@@ -13,13 +20,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, Select, case, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.vocabulary import Actor, Principal
 from store.delivery.notices import CLOSED, DECIDED, drop_decided
 from store.keys.crypto import KeyRing
 from store.register.children import first_held, still_held
+from store.skew import ahead_after
 from store.tables.people import AccessGrant, AccessRequest, ChatIdentity, Practitioner, RegistrationRequest
 from store.tables.register import Child
 
@@ -33,6 +41,28 @@ ACTIVE = "active"
 def utc(moment: datetime) -> datetime:
     """SQLite hands timestamps back without a zone; every timestamp we store is UTC."""
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def started(start: Any, now: datetime) -> ColumnElement[bool]:
+    """``start`` (a row's ``created_at`` or ``granted_at``) was stamped by a clock that agrees with
+    ``now``'s: not later than ``store.skew.ahead_after(now)``."""
+    return start <= ahead_after(now)  # type: ignore[no-any-return]
+
+
+def started_ahead(start: Any, now: datetime) -> ColumnElement[bool]:
+    """``start`` was stamped by a clock ahead of ``now``'s (the other side of ``started``)."""
+    return start > ahead_after(now)  # type: ignore[no-any-return]
+
+
+async def _due_or_ahead(
+    session: AsyncSession, keys: KeyRing, due: Select[Any], ahead: Select[Any], child_ref: Any, key: Any, limit: int
+) -> list[Any]:
+    """The first ``limit`` rows past their end (``due``), then those stamped ahead (``ahead``):
+    each read through its own index range (an OR of the two would read every open row)."""
+    found = await first_held(session, keys, due, child_ref, key, limit)
+    if len(found) < limit:
+        found += await first_held(session, keys, ahead, child_ref, key, limit - len(found))
+    return found
 
 
 def _no_sync(stmt: Any) -> Any:
@@ -66,11 +96,17 @@ async def open_registration(
 
 # A registration lives from ``created_at`` for the policy's lifetime (handlers.access.policy), so
 # the callers pass ``opened_after``: now less that lifetime. One opened then or before is closed,
-# whether or not the expiry job has marked it yet (it runs once a minute, not at once).
+# whether or not the expiry job has marked it yet (it runs once a minute, not at once); so is one
+# opened by a clock ahead (``started``).
+
+
+def _open_registration(opened_after: datetime, now: datetime) -> tuple[ColumnElement[bool], ...]:
+    r = RegistrationRequest
+    return r.state == PENDING, r.created_at > opened_after, started(r.created_at, now)
 
 
 async def pending_registration_for(
-    session: AsyncSession, principal: Principal, opened_after: datetime
+    session: AsyncSession, principal: Principal, opened_after: datetime, now: datetime
 ) -> RegistrationRequest | None:
     result = await session.execute(
         select(RegistrationRequest)
@@ -78,8 +114,7 @@ async def pending_registration_for(
             RegistrationRequest.platform == principal.platform.value,
             RegistrationRequest.tenant == principal.tenant,
             RegistrationRequest.user_id == principal.user_id,
-            RegistrationRequest.state == PENDING,
-            RegistrationRequest.created_at > opened_after,
+            *_open_registration(opened_after, now),
         )
         .order_by(RegistrationRequest.id.desc())
         .limit(1)
@@ -105,24 +140,18 @@ async def decide_registration(
     return await _changed(
         session,
         update(RegistrationRequest)
-        .where(
-            RegistrationRequest.id == request_id,
-            RegistrationRequest.state == PENDING,
-            RegistrationRequest.created_at > opened_after,
-        )
+        .where(RegistrationRequest.id == request_id, *_open_registration(opened_after, now))
         .values(state=state, decided_by=by, decided_at=now),
     )
 
 
 async def pending_registrations(
-    session: AsyncSession, local_authority: str | None, opened_after: datetime, limit: int = 20
+    session: AsyncSession, local_authority: str | None, opened_after: datetime, now: datetime, limit: int = 20
 ) -> list[RegistrationRequest]:
     """Open registrations to act as a practitioner of ``local_authority`` now (None: of every
     authority, for admins; one who changed post since asking is their new authority's to decide,
     not the one recorded on the request)."""
-    stmt = select(RegistrationRequest).where(
-        RegistrationRequest.state == PENDING, RegistrationRequest.created_at > opened_after
-    )
+    stmt = select(RegistrationRequest).where(*_open_registration(opened_after, now))
     if local_authority is not None:
         stmt = stmt.join(Practitioner, Practitioner.id == RegistrationRequest.practitioner_id).where(
             Practitioner.local_authority == local_authority
@@ -132,17 +161,18 @@ async def pending_registrations(
 
 
 async def due_registration_expiries(
-    session: AsyncSession, opened_by: datetime, limit: int = 100
+    session: AsyncSession, opened_by: datetime, now: datetime, limit: int = 100
 ) -> list[RegistrationRequest]:
     """Pending registrations opened at ``opened_by`` or before (now less their lifetime), oldest
-    first, through ``ix_registration_requests_state_created_at``."""
-    result = await session.execute(
-        select(RegistrationRequest)
-        .where(RegistrationRequest.state == PENDING, RegistrationRequest.created_at <= opened_by)
-        .order_by(RegistrationRequest.created_at, RegistrationRequest.id)
-        .limit(limit)
-    )
-    return list(result.scalars())
+    first, then those opened by a clock ahead of ``now``'s (``started_ahead``), each range through
+    ``ix_registration_requests_state_created_at``."""
+    r = RegistrationRequest
+    found: list[RegistrationRequest] = []
+    for opened in (r.created_at <= opened_by, started_ahead(r.created_at, now)):
+        if len(found) < limit:
+            page = select(r).where(r.state == PENDING, opened).order_by(r.created_at, r.id).limit(limit - len(found))
+            found += (await session.execute(page)).scalars()
+    return found
 
 
 async def _take_back_registration_asks(
@@ -155,14 +185,16 @@ async def _take_back_registration_asks(
 
 async def expire_registration(session: AsyncSession, request_id: int, opened_by: datetime, now: datetime) -> bool:
     """Close a pending registration nobody decided within its lifetime (opened at ``opened_by`` or
-    before), taking back its asks; False when it was closed already (decided, or another replica)."""
+    before, or by a clock ahead of ``now``'s), taking back its asks; False when it was closed
+    already (decided, or another replica)."""
+    r = RegistrationRequest
     expired = await _changed(
         session,
-        update(RegistrationRequest)
+        update(r)
         .where(
-            RegistrationRequest.id == request_id,
-            RegistrationRequest.state == PENDING,
-            RegistrationRequest.created_at <= opened_by,
+            r.id == request_id,
+            r.state == PENDING,
+            (r.created_at <= opened_by) | started_ahead(r.created_at, now),
         )
         .values(state=EXPIRED, decided_at=now),
     )
@@ -223,6 +255,16 @@ async def get_request(session: AsyncSession, keys: KeyRing, request_id: int) -> 
     return found[0] if found else None
 
 
+def _open_request(now: datetime) -> tuple[ColumnElement[bool], ...]:
+    """Pending, within its lifetime, and opened by a clock that agrees with ``now``'s."""
+    return AccessRequest.state == PENDING, AccessRequest.expires_at > now, started(AccessRequest.created_at, now)
+
+
+def _closing_request(now: datetime) -> ColumnElement[bool]:
+    """Past its lifetime, or opened by a clock ahead of ``now``'s: the expiry job closes it."""
+    return (AccessRequest.expires_at <= now) | started_ahead(AccessRequest.created_at, now)
+
+
 async def pending_request_for(
     session: AsyncSession, requester_id: str, child_ref: int, now: datetime
 ) -> AccessRequest | None:
@@ -231,8 +273,7 @@ async def pending_request_for(
         .where(
             AccessRequest.requester_id == requester_id,
             AccessRequest.child_ref == child_ref,
-            AccessRequest.state == PENDING,
-            AccessRequest.expires_at > now,
+            *_open_request(now),
         )
         .limit(1)
     )
@@ -251,7 +292,7 @@ async def decide_request(session: AsyncSession, request_id: int, state: str, by:
     decided = await _changed(
         session,
         update(AccessRequest)
-        .where(AccessRequest.id == request_id, AccessRequest.state == PENDING, AccessRequest.expires_at > now)
+        .where(AccessRequest.id == request_id, *_open_request(now))
         .values(state=state, decided_by=by, decided_at=now, escalate_at=None),
     )
     if decided:
@@ -265,7 +306,7 @@ async def pending_requests(
     """Open requests about children of one authority now (None: every authority, for admins): a
     child who moved since is its new authority's, not the one recorded on the request; none about
     a child destroyed whatever its row says (``get_request``)."""
-    stmt = select(AccessRequest).where(AccessRequest.state == PENDING, AccessRequest.expires_at > now)
+    stmt = select(AccessRequest).where(*_open_request(now))
     if local_authority is not None:
         stmt = stmt.join(Child, Child.ref == AccessRequest.child_ref).where(Child.local_authority == local_authority)
     return await first_held(session, keys, stmt, AccessRequest.child_ref, AccessRequest.id, limit)
@@ -273,9 +314,7 @@ async def pending_requests(
 
 async def due_escalations(session: AsyncSession, keys: KeyRing, now: datetime, limit: int = 100) -> list[AccessRequest]:
     """Requests due to escalate; none about a child destroyed whatever its row says (``get_request``)."""
-    due = select(AccessRequest).where(
-        AccessRequest.state == PENDING, AccessRequest.escalate_at <= now, AccessRequest.expires_at > now
-    )
+    due = select(AccessRequest).where(AccessRequest.escalate_at <= now, *_open_request(now))
     return await first_held(session, keys, due, AccessRequest.child_ref, AccessRequest.id, limit)
 
 
@@ -296,19 +335,24 @@ async def escalate(session: AsyncSession, request_id: int, from_level: int, next
 async def due_request_expiries(
     session: AsyncSession, keys: KeyRing, now: datetime, limit: int = 100
 ) -> list[AccessRequest]:
-    """Requests past their lifetime; none about a child destroyed whatever its row says: on a store
-    restored from a backup older than its destruction such a request is as deleted (the next
-    retention run deletes it), so it is neither closed, audited nor told of (``destroyed_since``)."""
-    due = select(AccessRequest).where(AccessRequest.state == PENDING, AccessRequest.expires_at <= now)
-    return await first_held(session, keys, due, AccessRequest.child_ref, AccessRequest.id, limit)
+    """Requests past their lifetime (through ``ix_access_requests_state_expires_at``), then those
+    opened by a clock ahead of ``now``'s (``ix_access_requests_state_created_at``); none about a
+    child destroyed whatever its row says: on a store restored from a backup older than its
+    destruction such a request is as deleted (the next retention run deletes it), so it is neither
+    closed, audited nor told of (``destroyed_since``)."""
+    a = AccessRequest
+    due = select(a).where(a.state == PENDING, a.expires_at <= now)
+    ahead = select(a).where(a.state == PENDING, started_ahead(a.created_at, now))
+    return await _due_or_ahead(session, keys, due, ahead, a.child_ref, a.id, limit)
 
 
 async def expire_request(session: AsyncSession, request_id: int, now: datetime) -> bool:
-    """Close a pending request nobody decided within its lifetime; False when it was closed already."""
+    """Close a pending request nobody decided within its lifetime (or opened by a clock ahead of
+    ``now``'s); False when it was closed already."""
     expired = await _changed(
         session,
         update(AccessRequest)
-        .where(AccessRequest.id == request_id, AccessRequest.state == PENDING, AccessRequest.expires_at <= now)
+        .where(AccessRequest.id == request_id, AccessRequest.state == PENDING, _closing_request(now))
         .values(state=EXPIRED, decided_at=now, escalate_at=None),
     )
     if expired:
@@ -340,7 +384,8 @@ async def create_grant(
 async def current_grant(
     session: AsyncSession, practitioner_id: str, child_ref: int, now: datetime
 ) -> AccessGrant | None:
-    """The longest-lasting grant in force now (expiry is checked here, not only by the scheduler)."""
+    """The longest-lasting grant in force now (expiry is checked here, not only by the scheduler;
+    so is a start stamped by a clock ahead, ``started``)."""
     result = await session.execute(
         select(AccessGrant)
         .where(
@@ -348,6 +393,7 @@ async def current_grant(
             AccessGrant.child_ref == child_ref,
             AccessGrant.state == ACTIVE,
             AccessGrant.expires_at > now,
+            started(AccessGrant.granted_at, now),
         )
         .order_by(AccessGrant.expires_at.desc())
         .limit(1)
@@ -358,18 +404,24 @@ async def current_grant(
 async def due_grant_expiries(
     session: AsyncSession, keys: KeyRing, now: datetime, limit: int = 100
 ) -> list[AccessGrant]:
-    """Grants past their end; none about a child destroyed whatever its row says (as
-    ``due_request_expiries``)."""
-    due = select(AccessGrant).where(AccessGrant.state == ACTIVE, AccessGrant.expires_at <= now)
-    return await first_held(session, keys, due, AccessGrant.child_ref, AccessGrant.id, limit)
+    """Grants past their end (``ix_access_grants_state_expires_at``), then those granted by a clock
+    ahead of ``now``'s (``ix_access_grants_state_granted_at``); none about a child destroyed
+    whatever its row says (as ``due_request_expiries``)."""
+    g = AccessGrant
+    due = select(g).where(g.state == ACTIVE, g.expires_at <= now)
+    ahead = select(g).where(g.state == ACTIVE, started_ahead(g.granted_at, now))
+    return await _due_or_ahead(session, keys, due, ahead, g.child_ref, g.id, limit)
 
 
 async def expire_grant(session: AsyncSession, grant_id: int, now: datetime) -> bool:
+    """End a grant past its end, or granted by a clock ahead of ``now``'s (its end is then
+    ``now``: it was never in force here); False when it had ended already."""
+    g = AccessGrant
     return await _changed(
         session,
-        update(AccessGrant)
-        .where(AccessGrant.id == grant_id, AccessGrant.state == ACTIVE, AccessGrant.expires_at <= now)
-        .values(state=EXPIRED),
+        update(g)
+        .where(g.id == grant_id, g.state == ACTIVE, (g.expires_at <= now) | started_ahead(g.granted_at, now))
+        .values(state=EXPIRED, expires_at=case((g.expires_at > now, now), else_=g.expires_at)),
     )
 
 

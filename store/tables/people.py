@@ -84,6 +84,7 @@ class AccessRequest(Base):
         Index("ix_access_requests_la_state", "local_authority", "state"),
         Index("ix_access_requests_state_escalate_at", "state", "escalate_at"),
         Index("ix_access_requests_state_expires_at", "state", "expires_at"),
+        Index("ix_access_requests_state_created_at", "state", "created_at"),  # opened by a clock ahead (store.skew)
         Index("ix_access_requests_requester_child", "requester_id", "child_ref"),
         holds(Personal.CHILD, child_column="child_ref"),  # who asked about which child, and why
     )
@@ -112,6 +113,7 @@ class AccessGrant(Base):
     __table_args__ = (
         Index("ix_access_grants_holder", "practitioner_id", "child_ref"),
         Index("ix_access_grants_state_expires_at", "state", "expires_at"),
+        Index("ix_access_grants_state_granted_at", "state", "granted_at"),  # granted by a clock ahead (store.skew)
         holds(Personal.CHILD, child_column="child_ref"),
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

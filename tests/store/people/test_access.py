@@ -18,6 +18,7 @@ from store.delivery import outbox, schedule
 from store.people import access as store
 from store.tables.base import Base
 from store.tables.delivery import Notice as NoticeRow
+from store.tables.people import AccessRequest
 from tests.access_helpers import load_access
 from tests.factories import SHIELDED
 from tests.statements import sqlite_plan, statements_sent
@@ -136,15 +137,44 @@ async def test_migration_0004_matches_the_access_models(db: Database) -> None:
 
 @pytest.mark.sqlite_only
 async def test_the_expiry_job_finds_old_registrations_through_their_index(app: Signpost, clock: FakeClock) -> None:
-    """The statement that finds registrations past their lifetime searches
-    ix_registration_requests_state_created_at, never the whole table (decided ones accumulate)."""
+    """The statements that find registrations past their lifetime, and those opened by a clock
+    ahead, search ix_registration_requests_state_created_at, never the whole table (decided ones
+    accumulate)."""
     async with app.ctx.db.write() as session:
         asker = Principal(Platform.SLACK, "T0001", "U0001")
         await store.open_registration(session, asker, "P001", "Northshire", clock.now())
     with statements_sent(app.ctx.db) as seen:
         async with app.ctx.db.read() as session:
-            [due] = await store.due_registration_expiries(session, clock.now())
+            [due] = await store.due_registration_expiries(session, clock.now(), clock.now())
     assert due.practitioner_id == "P001"
-    [select_due] = [sent for sent in seen if sent.verb == "SELECT"]
-    plan = await sqlite_plan(app.ctx.db, select_due)
-    assert "ix_registration_requests_state_created_at" in plan and "SCAN" not in plan, plan
+    selects = [sent for sent in seen if sent.verb == "SELECT"]
+    assert len(selects) == 2, "past their lifetime, then opened ahead"
+    for select_due in selects:
+        plan = await sqlite_plan(app.ctx.db, select_due)
+        assert "ix_registration_requests_state_created_at" in plan and "SCAN" not in plan, plan
+
+
+@pytest.mark.sqlite_only
+async def test_the_expiry_jobs_find_grants_and_requests_stamped_ahead_through_their_indexes(
+    app: Signpost, clock: FakeClock
+) -> None:
+    """Those past their end, and those stamped by a clock ahead (``store.skew``), are each read
+    through an index range on state and the stamp, never the table (closed ones accumulate)."""
+    rid = await _open(app)
+    async with app.ctx.db.write() as session:
+        request = (await session.execute(select(AccessRequest).where(AccessRequest.id == rid))).scalar_one()
+        await store.create_grant(session, request, "DM02", clock.now(), clock.now() + HOUR)
+    with statements_sent(app.ctx.db) as seen:
+        async with app.ctx.db.read() as session:
+            assert await store.due_request_expiries(session, app.ctx.keys, clock.now()) == []
+            assert await store.due_grant_expiries(session, app.ctx.keys, clock.now()) == []
+    plans = [await sqlite_plan(app.ctx.db, sent) for sent in seen if sent.verb == "SELECT"]
+    indexes = [
+        "ix_access_requests_state_expires_at",
+        "ix_access_requests_state_created_at",
+        "ix_access_grants_state_expires_at",
+        "ix_access_grants_state_granted_at",
+    ]
+    assert len(plans) == len(indexes)
+    for index, plan in zip(indexes, plans, strict=True):
+        assert index in plan and "SCAN" not in plan, plan
