@@ -43,6 +43,7 @@ from handlers.vocabulary import (
 from store.people import credentials
 from store.people.credentials import ACTIVE, DISABLED, PENDING, CredentialState, Failure
 from store.people.practitioners import Holders
+from store.skew import ahead_after, stamped_ahead
 
 Resume = Callable[[Command], Awaitable[Reply]]
 
@@ -155,8 +156,8 @@ async def is_fresh(
     than the idle window.
     """
     last = last_code(cred, linked_at, account_code_at)
-    if cred.state != ACTIVE or last is None:
-        return False
+    if cred.state != ACTIVE or last is None or stamped_ahead(last, now):
+        return False  # none, or typed while the host's clock read later than now (``store.skew``)
     since_code = now - last
     if stepup is StepUp.APPROVAL:
         return since_code <= policy.approval
@@ -317,12 +318,13 @@ class CodeCommand:
         seed = await credentials.load_seed(w, ctx.keys, pid)
         at = authenticators_now(ctx, now)
         step = None if seed is None else totp.matching_step(seed, code, at, self.policy.window)
-        if step is not None and await credentials.accept_step(w, pid, step, now, command.principal):
+        ahead = ahead_step(at)
+        if step is not None and await credentials.accept_step(w, pid, step, now, command.principal, ahead):
             parked = None
             if command.challenge_id:
                 parked = await credentials.claim(w, ctx.keys, command.challenge_id, command.principal, now)
             return parked, cred.state == PENDING
-        if step is not None and await _already_accepted(w, pid, step):
+        if step is not None and await _already_accepted(w, pid, step, ahead):
             # This practitioner's own good code, sent again (a double click, a retried submit): it
             # is not a guess, so it neither counts towards a lockout nor alarms the duty managers.
             return self._retry(command.challenge_id, prompt, REUSED, "code reused")
@@ -413,12 +415,19 @@ class CodeCommand:
         return Result(Reply(Outcome.DONE, STEPPED_UP), detail="code ok")
 
 
-async def _already_accepted(w: AsyncSession, practitioner_id: str, step: int) -> bool:
+def ahead_step(at: datetime) -> int:
+    """The time step a last accepted step later than was accepted by a clock ahead of ``at``'s
+    (``store.skew``): it refuses no code (``credentials.accept_step``)."""
+    return totp.time_step(ahead_after(at))
+
+
+async def _already_accepted(w: AsyncSession, practitioner_id: str, step: int, ahead: int) -> bool:
     """Whether ``step`` (the step the code matched) is at or before the last step accepted for this
-    practitioner: the code is one they already used successfully. Read after a refused accept, so a
-    concurrent double submission sees the step its twin just accepted."""
+    practitioner (and that one no later than ``ahead``, ``ahead_step``): the code is one they
+    already used successfully. Read after a refused accept, so a concurrent double submission sees
+    the step its twin just accepted."""
     cred = await credentials.get(w, practitioner_id)
-    return cred is not None and cred.last_step > 0 and step <= cred.last_step
+    return cred is not None and 0 < cred.last_step <= ahead and step <= cred.last_step
 
 
 def managers_notices(
@@ -560,5 +569,6 @@ async def spend_shown(ctx: Context, req: Request, session: AsyncSession, codes: 
     step = await shown_step(ctx, session, actor.practitioner_id, codes, req.now)
     if step is None:
         return False
-    await req.write(lambda w: credentials.spend_step(w, actor.practitioner_id, step))
+    ahead = ahead_step(authenticators_now(ctx, req.now))
+    await req.write(lambda w: credentials.spend_step(w, actor.practitioner_id, step, ahead))
     return True

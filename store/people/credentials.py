@@ -39,6 +39,7 @@ from store.delivery.deliveries import stored_key
 from store.keys import keychain
 from store.keys.crypto import KeyRing
 from store.prepared import Prepared
+from store.skew import ahead_after, stamped_ahead
 from store.tables.audit import AuditEvent
 from store.tables.people import CHALLENGE_ID_LENGTH, ChatIdentity, EnrolmentToken, ParkedCommand, TotpCredential
 
@@ -152,11 +153,20 @@ async def reset(session: AsyncSession, practitioner_id: str, *, keep_parked: boo
     return existed
 
 
+def _unused(step: int, ahead_step: int) -> ColumnElement[bool]:
+    """``step`` is later than the last step accepted (or spent), or that one is later than
+    ``ahead_step`` (the step of ``store.skew.ahead_after`` the time codes are checked against):
+    accepted while the host's clock read later than now, it was never shown by an authenticator
+    at a time this clock has reached, and would refuse every code as used until that date."""
+    t = TotpCredential
+    return (t.last_step < step) | (t.last_step > ahead_step)
+
+
 async def accept_step(
-    session: AsyncSession, practitioner_id: str, step: int, now: datetime, typed_in: Principal
+    session: AsyncSession, practitioner_id: str, step: int, now: datetime, typed_in: Principal, ahead_step: int
 ) -> bool:
     """Record a good code typed in the account ``typed_in``, atomically: only a time step later
-    than the last accepted one counts.
+    than the last accepted one counts (``_unused``).
 
     The condition sits in the UPDATE itself, so of two concurrent submissions of one code exactly
     one changes the row (PostgreSQL re-checks the WHERE after the first commits; SQLite writers
@@ -171,7 +181,7 @@ async def accept_step(
         update(t)
         .where(
             t.practitioner_id == practitioner_id,
-            t.last_step < step,
+            _unused(step, ahead_step),
             t.state.in_((PENDING, ACTIVE)),
             or_(t.locked_until.is_(None), t.locked_until <= now),
         )
@@ -202,13 +212,13 @@ async def accept_step(
     return True
 
 
-async def spend_step(session: AsyncSession, practitioner_id: str, step: int) -> None:
+async def spend_step(session: AsyncSession, practitioner_id: str, step: int, ahead_step: int) -> None:
     """Count ``step`` as used without a good code at the prompt (a code written into free text,
     handlers.stepup.flow.spend_shown): its code, and any earlier one, is refused as used already,
     as after ``accept_step``; nothing else changes (neither freshness, failures nor state)."""
     t = TotpCredential
     await session.execute(
-        update(t).where(t.practitioner_id == practitioner_id, t.last_step < step).values(last_step=step)
+        update(t).where(t.practitioner_id == practitioner_id, _unused(step, ahead_step)).values(last_step=step)
     )
 
 
@@ -302,12 +312,20 @@ async def issue_token(session: AsyncSession, practitioner_id: str, now: datetime
     return token
 
 
+def _token_dead(created_at: datetime, expires_at: datetime, now: datetime) -> bool:
+    """Spent (its expiry set to its creation), past its expiry, or issued by a clock ahead of
+    ``now``'s (``store.skew``: a link made while the host's clock read years on is dead once the
+    clock is put right, not live until that date)."""
+    created, expiry = aware(created_at), aware(expires_at)
+    if created is None or expiry is None:
+        return True
+    return expires_at == created_at or expiry <= now or stamped_ahead(created, now)
+
+
 async def token_is_live(session: AsyncSession, token: str, now: datetime) -> bool:
     """Whether a token would redeem now, without spending it (a page that only offers the button)."""
-    e = EnrolmentToken
-    expires_at = (await session.execute(select(e.expires_at).where(e.token_hash == token_digest(token)))).scalar()
-    expiry = aware(expires_at)
-    return expiry is not None and expiry > now
+    row = await _token_row(session, token_digest(token))
+    return row is not None and not _token_dead(row[1], row[2], now)
 
 
 async def _token_row(session: AsyncSession, digest: str) -> Row[str, datetime, datetime] | None:
@@ -328,8 +346,7 @@ async def redeem_token(session: AsyncSession, token: str, now: datetime) -> str 
     if row is None:
         return None
     practitioner_id, created_at, expires_at = row
-    expiry = aware(expires_at)
-    if expiry is None or expiry <= now or expires_at == created_at:
+    if _token_dead(created_at, expires_at, now):
         return None
     spent = await session.execute(
         update(e)
@@ -353,8 +370,7 @@ async def retire_dead_token(session: AsyncSession, token: str, now: datetime) ->
         return None
     practitioner_id, created_at, expires_at = row
     spent = expires_at == created_at
-    expiry = aware(expires_at)
-    if not spent and expiry is not None and expiry > now:
+    if not _token_dead(created_at, expires_at, now):
         return None
     gone = await session.execute(
         delete(e).where(e.token_hash == digest, e.expires_at == expires_at).returning(e.practitioner_id)
@@ -497,8 +513,12 @@ async def park(
 
 async def drop_expired(session: AsyncSession, now: datetime) -> int:
     """Delete parked commands whose code never came (each park does it, and so does the scheduler
-    every minute: what was typed is not kept past its time); returns how many."""
-    result = await session.execute(delete(ParkedCommand).where(ParkedCommand.expires_at < now))
+    every minute: what was typed is not kept past its time), and those parked by a clock ahead of
+    ``now``'s (``store.skew``; read through the expiry's index: a start ahead is an expiry ahead, and
+    none is parked for more than minutes); returns how many."""
+    p = ParkedCommand
+    ahead = (p.expires_at > ahead_after(now)) & (p.created_at > ahead_after(now))
+    result = await session.execute(delete(p).where((p.expires_at < now) | ahead))
     return int(result.rowcount or 0)  # type: ignore[attr-defined]  # CursorResult has rowcount
 
 
@@ -523,6 +543,7 @@ async def waiting(
             p.user_id == principal.user_id,
             p.idempotency_key == stored_key(idempotency_key),
             p.expires_at > now,
+            p.created_at <= ahead_after(now),
         )
         .order_by(p.created_at.desc())
         .limit(1)
@@ -566,14 +587,14 @@ async def claim(
     result = await session.execute(
         delete(p)
         .where(*_belongs(challenge_id, principal))
-        .returning(p.spec_name, p.channel, p.idempotency_key, p.kek_id, p.text, p.expires_at)
+        .returning(p.spec_name, p.channel, p.idempotency_key, p.kek_id, p.text, p.created_at, p.expires_at)
     )
     row = result.first()
     if row is None:
         return None
-    spec_name, channel, idempotency_key, kek_id, sealed, expires_at = row
-    expiry = aware(expires_at)
-    expired = expiry is None or expiry <= now
+    spec_name, channel, idempotency_key, kek_id, sealed, created_at, expires_at = row
+    expiry, created = aware(expires_at), aware(created_at)
+    expired = expiry is None or expiry <= now or created is None or stamped_ahead(created, now)
     if sealed is None or kek_id is None:
         return Parked(spec_name, channel, "", idempotency_key, expired)
     if kek_id not in keys.keks:  # destroyed; a key held that fails to open it still raises (tampering)

@@ -24,8 +24,9 @@ from store.skew import CLOCK_SKEW
 from store.tables.delivery import Notice as NoticeRow
 from store.tables.people import AccessGrant, AccessRequest
 from tests.access_helpers import audit_events, decide, fresh_say, load_access, notices, request_access, search_as
-from tests.factories import SHIELDED, say
+from tests.factories import AMY, SHIELDED, say
 from tests.handlers.access.test_registration import linked_to, registration_asks
+from tests.stepup_helpers import code_now, ensure_enrolled
 
 AHEAD = datetime(2037, 8, 1, 9, 0, tzinfo=UTC)  # the clock an operator's faketime set
 SLACK_USER = Principal(Platform.SLACK, "T0001", "U0001")
@@ -172,3 +173,21 @@ async def test_a_registration_opened_while_the_clock_read_2037_cannot_be_approve
     assert closed.outcome is Outcome.REFUSED and "already closed: expired" in closed.text
     assert (await say(app, SLACK_USER, "register P001")).outcome is Outcome.DONE
     assert [e.detail for e in await audit_events(app, "register")][-1] == "registration R2"
+
+
+async def test_a_code_typed_while_the_clock_read_2037_covers_nothing_and_a_new_code_is_taken(
+    app: Signpost, clock: FakeClock
+) -> None:
+    """A step-up code typed at 2037 was fresh on that clock. Put right, it covers no search (it
+    would have for years: its age read as negative), and the code the app shows now is taken, not
+    refused as used already (the step accepted at 2037 is later than every step until then)."""
+    real = clock.now()
+    clock.set(AHEAD)
+    assert (await search_as(app, "P001", AMY)).outcome is Outcome.ANSWERED
+    clock.set(real)
+    challenged = await say(app, "P001", AMY)
+    assert challenged.outcome is Outcome.CHALLENGED and challenged.challenge is not None, challenged
+    authenticator = await ensure_enrolled(app, "P001")  # the app enrolled at 2037
+    code = code_now(app, authenticator)
+    answered = await say(app, "P001", "code", code=code, challenge_id=challenged.challenge.challenge_id)
+    assert answered.outcome is Outcome.ANSWERED, answered

@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 
 from bot.app import Signpost
 from handlers.stepup import totp
+from handlers.stepup.flow import ahead_step
 from handlers.vocabulary import Platform, Principal
 from store.keys import keychain
 from store.keys.crypto import DecryptionError, KeyRing
@@ -167,7 +168,7 @@ async def test_accepting_a_time_step_is_atomic_under_concurrency(app: Signpost) 
                 state = await credentials.get(session, "P001")
                 assert state is not None and state.last_step < step  # both saw the old step
                 await barrier.wait()
-            return await credentials.accept_step(session, "P001", step, now, console("P001"))
+            return await credentials.accept_step(session, "P001", step, now, console("P001"), ahead_step(now))
 
     results = await asyncio.gather(attempt(), attempt())
     assert sorted(results) == [False, True]
@@ -293,16 +294,16 @@ async def test_a_spent_step_and_those_before_it_are_never_accepted_and_nothing_e
     now = app.ctx.clock.now()
     step = totp.time_step(now)
     async with app.ctx.db.write() as session:
-        await credentials.spend_step(session, "P001", step)
-        await credentials.spend_step(session, "P001", step - 5)  # never back
+        await credentials.spend_step(session, "P001", step, ahead_step(now))
+        await credentials.spend_step(session, "P001", step - 5, ahead_step(now))  # never back
     async with app.ctx.db.read() as session:
         spent = await credentials.get(session, "P001")
     assert spent is not None
     assert (spent.last_step, spent.state, spent.stepped_up_at) == (step, credentials.PENDING, None)
     async with app.ctx.db.write() as session:
-        assert not await credentials.accept_step(session, "P001", step, now, console("P001"))
-        assert not await credentials.accept_step(session, "P001", step - 1, now, console("P001"))
-        assert await credentials.accept_step(session, "P001", step + 1, now, console("P001"))
+        assert not await credentials.accept_step(session, "P001", step, now, console("P001"), ahead_step(now))
+        assert not await credentials.accept_step(session, "P001", step - 1, now, console("P001"), ahead_step(now))
+        assert await credentials.accept_step(session, "P001", step + 1, now, console("P001"), ahead_step(now))
 
 
 async def test_a_code_is_kept_where_it_was_typed_and_a_reset_forgets_every_one(app: Signpost) -> None:
@@ -317,7 +318,7 @@ async def test_a_code_is_kept_where_it_was_typed_and_a_reset_forgets_every_one(a
     await enrol(app, "P001")
     step = totp.time_step(now)
     async with app.ctx.db.write() as session:
-        assert await credentials.accept_step(session, "P001", step, now, P1)
+        assert await credentials.accept_step(session, "P001", step, now, P1, ahead_step(now))
 
     async def stamps() -> tuple[datetime | None, dict[str, datetime | None]]:
         async with app.ctx.db.read() as session:
@@ -328,7 +329,7 @@ async def test_a_code_is_kept_where_it_was_typed_and_a_reset_forgets_every_one(a
     assert await stamps() == (None, {"slack": now, "teams": None})
     later = now + timedelta(seconds=30)
     async with app.ctx.db.write() as session:
-        assert await credentials.accept_step(session, "P001", step + 1, later, console("P001"))
+        assert await credentials.accept_step(session, "P001", step + 1, later, console("P001"), ahead_step(later))
     assert await stamps() == (later, {"slack": now, "teams": None})
     async with app.ctx.db.write() as session:
         assert await credentials.reset(session, "P001")

@@ -16,6 +16,7 @@ from sqlalchemy import event
 
 from bot.app import Signpost
 from handlers.clock import FakeClock
+from handlers.stepup.flow import ahead_step
 from handlers.vocabulary import Command, Outcome, Platform, Principal
 from store.delivery import deliveries
 from store.lifecycle import decommission
@@ -77,7 +78,9 @@ async def test_each_fact_is_what_its_own_read_gives(signpost: Signpost, clock: F
     # A code typed in the Slack account is that account's, and the console's own stays as it was.
     clock.advance(seconds=30)
     async with signpost.ctx.db.write() as session:
-        assert await credentials.accept_step(session, "P002", own.last_step + 1, clock.now(), SLACK)
+        assert await credentials.accept_step(
+            session, "P002", own.last_step + 1, clock.now(), SLACK, ahead_step(clock.now())
+        )
     async with signpost.ctx.db.read() as session:
         typed = await standing.read(session, SLACK, "slack:command:3")
         still = await standing.read(session, console("P002"))
