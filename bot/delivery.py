@@ -10,10 +10,11 @@ from email.utils import parsedate_to_datetime
 from typing import Protocol, runtime_checkable
 
 from handlers.vocabulary import Notice, Platform, Principal
+from store.delivery.notices import HELD_AT_MOST
 
 # A platform's "wait this long" (HTTP 429, Retry-After) is honoured up to this: as long as the
 # outbox's longest backoff (store/delivery/outbox.py), so a wild value does not hold a notice for days.
-WAIT_AT_MOST = timedelta(hours=1)
+WAIT_AT_MOST = HELD_AT_MOST
 
 
 class DeliveryFailed(Exception):

@@ -20,6 +20,7 @@ from store.delivery import drops
 from store.keys.crypto import KeyRing
 from store.prepared import Prepared
 from store.register.children import first_held
+from store.skew import ahead_after
 from store.tables.delivery import Notice as NoticeRow
 from store.tables.delivery import NoticeClaim
 from store.tables.people import AccessGrant, AccessRequest, RelayMessage
@@ -209,6 +210,22 @@ async def pending_email(session: AsyncSession, keys: KeyRing, limit: int = 100) 
     ]
 
 
+HELD_AT_MOST = timedelta(hours=1)
+"""The furthest ahead a notice is ever held (``not_before``): a retry's longest backoff
+(``outbox.LONGEST_RETRY``), the longest wait a platform's Retry-After is honoured for
+(``bot.delivery.WAIT_AT_MOST``), a retention run's notice held ``UNTOLD_AFTER``. One held further
+than this and ``store.skew.CLOCK_SKEW`` was held by a clock ahead of this one (set years on, then put
+right): it is due now, not at that clock's date."""
+
+
+def claim_held(claimed_until: Any, now: datetime) -> ColumnElement[bool]:
+    """A worker's claim on a notice (``NoticeClaim.claimed_until``) still holds at ``now``: its time
+    has not run out, and it was not made by a clock ahead (held further than any hold, at most
+    ``HELD_AT_MOST``): a worker that died holding one while the host's clock read years on does not
+    keep its notice from being sent, or dropped, until that date."""
+    return (claimed_until > now) & (claimed_until <= ahead_after(now, HELD_AT_MOST))  # type: ignore[no-any-return]
+
+
 async def pending(
     session: AsyncSession, keys: KeyRing, now: datetime, limit: int = 100, recipients: Sequence[str] | None = None
 ) -> list[tuple[int, Notice]]:
@@ -221,38 +238,45 @@ async def pending(
     a recipient's notices are sent in the order they were queued, so after an outage nobody reads
     "your access has ended" before the "approved" that failed first, and a fresh notice does not
     overtake one whose backoff has grown. Left out here, before the batch is counted, so that
-    notices held back never fill a pass. With ``recipients``: theirs only."""
+    notices held back never fill a pass. With ``recipients``: theirs only.
+
+    Those held by a clock ahead (``HELD_AT_MOST``) are due too, after the others: each read through
+    its own range of ``ix_notices_pending`` (an OR of the two would read every undelivered notice)."""
     first = waiting_before(now)
-    due = (
-        select(NoticeRow)
-        .outerjoin(first, first.c.recipient_id == NoticeRow.recipient_id)
-        .where(
-            NoticeRow.delivered_at.is_(None),
-            NoticeRow.dropped_at.is_(None),
-            NoticeRow.not_before <= now,
-            NoticeRow.kind != EMAIL_KIND,
-            or_(first.c.first_id.is_(None), NoticeRow.id < first.c.first_id),
+    rows: list[NoticeRow] = []
+    for held in (NoticeRow.not_before <= now, NoticeRow.not_before > ahead_after(now, HELD_AT_MOST)):
+        due = (
+            select(NoticeRow)
+            .outerjoin(first, first.c.recipient_id == NoticeRow.recipient_id)
+            .where(
+                NoticeRow.delivered_at.is_(None),
+                NoticeRow.dropped_at.is_(None),
+                held,
+                NoticeRow.kind != EMAIL_KIND,
+                or_(first.c.first_id.is_(None), NoticeRow.id < first.c.first_id),
+            )
         )
-    )
-    if recipients is not None:
-        due = due.where(NoticeRow.recipient_id.in_(list(recipients)))
-    return [
-        (row.id, decode(row)) for row in await first_held(session, keys, due, NoticeRow.child_ref, NoticeRow.id, limit)
-    ]
+        if recipients is not None:
+            due = due.where(NoticeRow.recipient_id.in_(list(recipients)))
+        if len(rows) < limit:
+            rows += await first_held(session, keys, due, NoticeRow.child_ref, NoticeRow.id, limit - len(rows))
+    return [(row.id, decode(row)) for row in rows]
 
 
 def waiting_before(now: datetime) -> Any:
     """Each recipient's first chat notice waiting for a retry at ``now`` (id ``first_id``): tried
     and failed (``attempts``), not due again yet, and taken by no platform so far (one every account
     must see that some platform has taken is read already: it holds nothing back). A notice held
-    unsent on purpose until a time (``post``) was never tried and holds nothing back either. Read
-    through ``ix_notices_pending`` (undelivered notices due later: few, but for an outage)."""
+    unsent on purpose until a time (``post``) was never tried and holds nothing back either; nor
+    does one held by a clock ahead (``HELD_AT_MOST``), which is due. Read through
+    ``ix_notices_pending`` (undelivered notices due later: few, but for an outage)."""
     waiting = aliased(NoticeRow)
     return (
         select(waiting.recipient_id, func.min(waiting.id).label("first_id"))
         .where(
             waiting.delivered_at.is_(None),
             waiting.not_before > now,
+            waiting.not_before <= ahead_after(now, HELD_AT_MOST),
             waiting.dropped_at.is_(None),
             waiting.attempts > 0,
             waiting.reached.is_(None),
@@ -410,7 +434,7 @@ async def _drop(session: AsyncSession, kind: str, keyed: ColumnElement[bool], no
     counted once the caller commits (``drops.close``)."""
     claims = NoticeClaim.__table__
     marker = f"dropping:{uuid.uuid4().hex}"
-    held = claims.c.claimed_until > now
+    held = claim_held(claims.c.claimed_until, now)
     take = dialect_insert(session)(claims).from_select(
         [claims.c.notice_id, claims.c.claimed_by, claims.c.claimed_until],
         select(NoticeRow.id, literal(marker, String), literal(now, claims.c.claimed_until.type))

@@ -18,26 +18,27 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handlers.vocabulary import Platform, Principal
 from store.db import dialect_insert
 from store.delivery import drops
-from store.delivery.notices import EMAIL_KIND
+from store.delivery.notices import EMAIL_KIND, HELD_AT_MOST, claim_held
 from store.people.practitioners import ACTIVE_STATUS, active_among
 from store.tables.delivery import Notice as NoticeRow
 from store.tables.delivery import NoticeClaim
 from store.tables.people import ChatIdentity, Practitioner
 
 FIRST_RETRY = timedelta(seconds=30)
-LONGEST_RETRY = timedelta(hours=1)
+LONGEST_RETRY = HELD_AT_MOST  # no retry waits longer: one held further is a clock ahead's (notices.pending)
 
 
 async def claim(session: AsyncSession, notice_id: int, worker: str, now: datetime, hold: timedelta) -> int | None:
-    """Claim an undelivered notice for ``hold``; returns its attempt count, or None if not ours.
+    """Claim an undelivered notice for ``hold`` (at most ``HELD_AT_MOST``); returns its attempt
+    count, or None if not ours.
 
-    One statement decides: a new claim row, or taking over a claim whose time ran out.
+    One statement decides: a new claim row, or taking over a claim no longer held (``claim_held``).
     """
     stmt = dialect_insert(session)(NoticeClaim).values(notice_id=notice_id, claimed_by=worker, claimed_until=now + hold)
     stmt = stmt.on_conflict_do_update(
         index_elements=[NoticeClaim.notice_id],
         set_={"claimed_by": stmt.excluded.claimed_by, "claimed_until": stmt.excluded.claimed_until},
-        where=NoticeClaim.claimed_until <= now,
+        where=~claim_held(NoticeClaim.claimed_until, now),
     ).returning(NoticeClaim.notice_id, NoticeClaim.drop_wanted)
     if (taken := (await session.execute(stmt)).first()) is None:
         return None
@@ -84,7 +85,7 @@ async def claim_many(
     stmt = stmt.on_conflict_do_update(
         index_elements=[claims.c.notice_id],
         set_={"claimed_by": stmt.excluded.claimed_by, "claimed_until": stmt.excluded.claimed_until},
-        where=claims.c.claimed_until <= now,
+        where=~claim_held(claims.c.claimed_until, now),
     ).returning(claims.c.notice_id, claims.c.drop_wanted)
     taken = {int(row.notice_id): row.drop_wanted for row in await session.execute(stmt, rows)}
     if not taken:
@@ -309,7 +310,7 @@ def _expired(queued_before: datetime, now: datetime) -> ColumnElement[bool]:
         NoticeRow.created_at < queued_before,
         NoticeRow.kind != EMAIL_KIND,
         NoticeRow.recipient_id.in_(select(Practitioner.id).where(Practitioner.status == ACTIVE_STATUS)),
-        ~exists().where(NoticeClaim.notice_id == NoticeRow.id, NoticeClaim.claimed_until > now),
+        ~exists().where(NoticeClaim.notice_id == NoticeRow.id, claim_held(NoticeClaim.claimed_until, now)),
     )
 
 
@@ -357,7 +358,7 @@ async def close_expired(
     take = take.on_conflict_do_update(
         index_elements=[claims.c.notice_id],
         set_={"claimed_by": take.excluded.claimed_by, "claimed_until": take.excluded.claimed_until},
-        where=claims.c.claimed_until <= now,
+        where=~claim_held(claims.c.claimed_until, now),
     )
     await session.execute(take)
     refused = literal(f"{why.failed} (", String) + NoticeRow.last_error + literal(")", String)
