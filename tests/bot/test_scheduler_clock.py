@@ -14,7 +14,7 @@ from bot.app import Signpost
 from bot.scheduler import Scheduler, Task
 from handlers.clock import FakeClock
 from handlers.context import Context
-from store.delivery.schedule import CLOCK_SKEW
+from store.skew import CLOCK_SKEW
 from store.tables.delivery import ScheduledTask
 
 HOUR = timedelta(hours=1)

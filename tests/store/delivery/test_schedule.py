@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from handlers.clock import FakeClock
 from store.db import Database
 from store.delivery import schedule
-from store.delivery.schedule import CLOCK_SKEW
+from store.skew import CLOCK_SKEW
 from store.tables.delivery import ScheduledTask
 
 HOUR = timedelta(hours=1)
