@@ -123,19 +123,27 @@ ENROL_LINK_LABEL = "Set up authenticator"
 ENROL_CONSOLE = "Scan the QR code above with your authenticator app (or add the secret by hand)."
 
 
-def last_code(cred: CredentialState, linked_at: datetime | None, account_code_at: datetime | None) -> datetime | None:
+def last_code(
+    cred: CredentialState, linked_at: datetime | None, account_code_at: datetime | None, now: datetime
+) -> datetime | None:
     """The last good code that covers the account asking: at the console (``linked_at`` None) the
     console's own; in a chat account, the last code typed in it, or one typed at the console since
     it was linked (the console runs on the host, for whoever holds the store and its key file: a
     code typed there proves the person as well as any, and no chat account can reach it). A code
     typed in another chat account never covers this one, however fresh: a second account taken over
-    cannot ride the practitioner's code in the first, nor a newly linked account an earlier code."""
-    console = cred.stepped_up_at
+    cannot ride the practitioner's code in the first, nor a newly linked account an earlier code.
+
+    A code's time stamped by a clock ahead of ``now``'s (``store.skew``) covers nothing, and is
+    passed over: were it taken as the latest, a console code typed while the clock read 2037 would
+    hide every code later typed in chat, and the account would be asked for a code after each one."""
+    console, own = (
+        at if at is None or not stamped_ahead(at, now) else None for at in (cred.stepped_up_at, account_code_at)
+    )
     if linked_at is None:
         return console
     if console is not None and console < linked_at:
         console = None
-    return max((at for at in (console, account_code_at) if at is not None), default=None)
+    return max((at for at in (console, own) if at is not None), default=None)
 
 
 async def is_fresh(
@@ -155,9 +163,9 @@ async def is_fresh(
     "Last use" (in this account) is read from the audit log only when the code itself is older
     than the idle window.
     """
-    last = last_code(cred, linked_at, account_code_at)
-    if cred.state != ACTIVE or last is None or stamped_ahead(last, now):
-        return False  # none, or typed while the host's clock read later than now (``store.skew``)
+    last = last_code(cred, linked_at, account_code_at, now)
+    if cred.state != ACTIVE or last is None:
+        return False
     since_code = now - last
     if stepup is StepUp.APPROVAL:
         return since_code <= policy.approval

@@ -790,3 +790,34 @@ async def test_a_code_typed_in_one_chat_account_never_covers_another(app: Signpo
         )
     ).signposts
     assert (await say(app, teams, AMY)).signposts  # linked before the console's code: covered
+
+
+async def test_a_console_code_typed_while_the_clock_read_years_on_hides_no_code_typed_in_chat_since(
+    app: Signpost, clock: FakeClock
+) -> None:
+    """A code typed at the console while the host's clock read 2037 covers nothing once the clock
+    is put right (``store.skew``); nor may it stand as the practitioner's latest code: it did, and
+    hid every code later typed in their Slack account, which was asked for a code after each one."""
+    authenticator = await enrol_and_step_up(app, "P002")
+    slack = Principal(Platform.SLACK, "T1", "U9")
+    async with app.ctx.db.write() as session:
+        await practitioners.link_identity(session, slack, "P002", clock.now())
+    right = clock.now()
+    clock.set(datetime(2037, 8, 1, 9, 0, tzinfo=UTC))  # the host's clock set years on
+    at_console = await say(app, "P002", AMY)
+    assert at_console.challenge is not None, at_console
+    typed = await say(
+        app, "P002", "code", code=code_now(app, authenticator), challenge_id=at_console.challenge.challenge_id
+    )
+    assert typed.signposts, typed
+    clock.set(right + timedelta(minutes=1))  # put right
+    asked = await say(app, slack, AMY)
+    assert asked.challenge is not None and not asked.signposts, "the 2037 code covered the Slack account"
+    clock.advance(seconds=30)
+    answered = await say(
+        app, slack, "code", code=code_now(app, authenticator), challenge_id=asked.challenge.challenge_id
+    )
+    assert answered.signposts, answered
+    clock.advance(minutes=1)
+    again = await say(app, slack, AMY)
+    assert again.signposts and again.challenge is None, "the code typed in Slack was hidden by the 2037 one"
