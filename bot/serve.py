@@ -75,12 +75,25 @@ def settings_for(args: argparse.Namespace) -> Settings:
     return load_settings(**overrides)
 
 
+def refuse_address_for_console(args: argparse.Namespace) -> None:
+    """CommandFailed (one line, exit 2) for --host or --port when `run` opens the console: it
+    listens nowhere, and they were dropped without a word (`run --port 3917`, and nothing listened)."""
+    given = [name for name in ("host", "port") if getattr(args, name, None) is not None]
+    if given:
+        options, them = " and ".join(f"--{name}" for name in given), "them" if len(given) > 1 else "it"
+        raise CommandFailed(
+            f"{options}: only for serving Slack or Teams over HTTP, and neither is configured (so `run` opens "
+            f"the console, which listens on no port): leave {them} out, or configure Slack or Teams"
+        )
+
+
 async def run_command(args: argparse.Namespace) -> int:
     settings = settings_for(args)
     adders = front_ends(settings)
     workers: int = getattr(args, "workers", 1)
     supervise.refuse(settings, workers, has_front_ends=bool(adders))
     if not adders:
+        refuse_address_for_console(args)
         return await console.console_command(args)
     worker_index = getattr(args, "worker_index", None)
     if worker_index is None:  # once, from the process the operator started

@@ -52,8 +52,15 @@ exit status:
 
 def add_commands(sub: Any) -> None:
     run = sub.add_parser("run", help="serve the configured front ends (the console when none is configured)")
-    run.add_argument("--host", help="listen address (default SIGNPOST_HOST or 127.0.0.1)")
-    run.add_argument("--port", type=parse_port, help="listen port (default SIGNPOST_PORT or 3000)")
+    run.add_argument(
+        "--host",
+        help="listen address of Slack or Teams over HTTP (default SIGNPOST_HOST or 127.0.0.1; refused for the console)",
+    )
+    run.add_argument(
+        "--port",
+        type=parse_port,
+        help="listen port of Slack or Teams over HTTP (default SIGNPOST_PORT or 3000; refused for the console)",
+    )
     run.add_argument("--as", dest="as_id", help="console identity when no chat front end is configured")
     run.add_argument(
         "--workers",

@@ -63,6 +63,30 @@ def test_partial_slack_configuration_is_refused_in_one_line(
     assert "s3cret" not in run.err and "xoxb-1" not in run.err
 
 
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        (("--port", "3917"), "--port"),
+        (("--host", "0.0.0.0"), "--host"),
+        (("--host", "::1", "--port", "3917"), "--host and --port"),
+    ],
+)
+def test_run_with_host_or_port_and_no_chat_front_end_is_refused_before_the_console(
+    cli: Cli, options: tuple[str, ...], named: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`signpost run --port 3917` with no Slack or Teams opened the console and listened nowhere,
+    the option dropped without a word: now exit 2 and one line, before the console starts."""
+    for name in SLACK:
+        monkeypatch.delenv(name, raising=False)
+    run = cli("run", *options, stdin="help\n")
+    assert (run.code, run.out) == (2, "")  # no console greeting, no answer to "help"
+    assert said(run.err) == [
+        f"signpost: {named}: only for serving Slack or Teams over HTTP, and neither is configured (so `run` "
+        f"opens the console, which listens on no port): leave {'them' if ' and ' in named else 'it'} out, "
+        "or configure Slack or Teams"
+    ]
+
+
 def test_an_unknown_signpost_variable_is_named_with_the_closest_known_one(cli: Cli) -> None:
     """A misspelt SIGNPOST_ name gets one warning line suggesting the right name; the command still runs."""
     run = cli("decommission", "status", env={"SIGNPOST_DATABSE_URL": "sqlite+aiosqlite:///x.db"})
