@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.context import Context
-from handlers.dispatch.spec import Audience, Request, Result, Spec, not_active
+from handlers.dispatch.spec import Audience, Request, Result, Spec, StepUp, not_active
 from handlers.examples import for_any_store, on_demo_store
 from handlers.grammar import looks_like_a_name, near_miss, near_search
 from handlers.vocabulary import Action, Actor, Outcome, Reply, Role, only_who_may
@@ -68,6 +68,18 @@ def may_send(spec: Spec, actor: Actor | None) -> bool:
 def may_search(actor: Actor | None) -> bool:
     """Whether ``actor`` may search for a child (by reference, or by name and date of birth)."""
     return actor is not None and actor.status == "active" and actor.may(Role.PRACTITIONER)
+
+
+def first_code_asked_at(specs: Sequence[Spec], actor: Actor | None) -> str:
+    """What Signpost first asks ``actor`` for a code at, to follow "at their first" or "at your next":
+    a search, for whoever may search; otherwise a use of the commands of their role that need one
+    (an admin searches nothing: approve and deny standing in for a duty manager, unlink, decommission …)."""
+    if may_search(actor):
+        return "search"
+    names = [spec.name for spec in _listed(specs, actor) if spec.stepup is not StepUp.NONE and spec.role is not None]
+    if not names:
+        return "command that needs one"
+    return "use of " + (names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}")
 
 
 def _listed(specs: Sequence[Spec], actor: Actor | None) -> list[Spec]:

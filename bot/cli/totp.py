@@ -69,7 +69,10 @@ async def enrol_command(args: argparse.Namespace) -> int:
         refuse_a_taken_secret_file(secret_file)
     async with operating(Action.TOTP_ENROL, args) as (app, audit):
         enrolment = await people.totp_enrol(app.ctx, audit, args.practitioner_id, replace=args.replace)
-    active = "It becomes active when they enter their first code: Signpost asks for one at their first search."
+    active = (
+        "It becomes active when they enter their first code: "
+        f"Signpost asks for one at their first {enrolment.first_code_at}."
+    )
     if enrolment.replaced:
         active += " " + replaced_told(enrolment.told)
     if secret_file is None:

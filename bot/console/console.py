@@ -85,7 +85,7 @@ ENROL_FIRST = "Send enrol first: Signpost asks for a code from an authenticator 
 PIPED_ENROL = (
     "start signpost console at a terminal, its output not piped or redirected, and send enrol there; or a "
     "Signpost admin runs signpost totp enrol {id} --secret-file PATH on the host, and a code from that secret "
-    "answers the code prompt your next search gets."
+    "answers the code prompt at your next {at}."
 )
 PIPED_ENROL_FIRST = "Set up an authenticator app first: Signpost asks for a code from one before any search."
 
@@ -98,6 +98,9 @@ class Console:
         # default (the demo's, never typed). Once Signpost is switched off the console starts as any
         # id (``unknown_start``); one typed then that is nobody's may be a child's name, never repeated.
         self.sayable = True
+        # What this identity's first code is asked at, said where a piped console cannot enrol them
+        # (PIPED_ENROL): a search, or an admin's commands; read as the console takes the identity.
+        self.first_code_at = "search"
         self.stdin = stdin
         self.stdout = stdout
         self.stderr = stderr or stdout
@@ -171,6 +174,7 @@ class Console:
 
     async def greet(self) -> None:
         self.say(f"Signpost console — acting as {self.shown_id}. Type help, :as PRACTITIONER_ID, or quit.")
+        self.first_code_at = await people.first_code_at(self.app.ctx, self.as_id)
         if await people.practitioner(self.app.ctx, self.as_id) is None:
             off = await people.switched_off_said(self.app.ctx)
             if off is not None:  # started anyway (``unknown_start``): say why nothing will be answered
@@ -181,7 +185,7 @@ class Console:
             # each, and so was everyone once Signpost was switched off.
             if await people.may_search_now(self.app.ctx, self.as_id):
                 if await people.needs_enrolment(self.app.ctx, self.as_id):
-                    piped = f"{PIPED_ENROL_FIRST} To set one up: {PIPED_ENROL.format(id=self.as_id)}"
+                    piped = f"{PIPED_ENROL_FIRST} To set one up: {PIPED_ENROL.format(id=self.as_id, at='search')}"
                     self.say(ENROL_FIRST if self.stdout.isatty() else piped)
                 self.say("Try these on the demo data:")
                 for command, what in (
@@ -326,6 +330,7 @@ class Console:
                 self.say(f"On the demo data try {', '.join(ids)}.")
             return
         self.as_id, self.sayable = who, True
+        self.first_code_at = await people.first_code_at(self.app.ctx, who)
         self.say(f"Now acting as {self.as_id}.")
 
     async def is_id_and_more(self, who: str) -> bool:
@@ -397,7 +402,7 @@ class Console:
         which a console whose output is no terminal refuses (NOT_A_TERMINAL), what works there instead."""
         if then_enrol is None or self.stdout.isatty():
             return text
-        return then_enrol.instead(PIPED_ENROL.format(id=self.as_id))
+        return then_enrol.instead(PIPED_ENROL.format(id=self.as_id, at=self.first_code_at))
 
 
 def demo_people(examples: DemoExamples) -> list[str]:

@@ -12,9 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers import authorities
 from handlers.access.requests import unlink_and_tell
+from handlers.commands import all_specs
 from handlers.context import Context
 from handlers.help import SWITCHED_OFF as HELP_SWITCHED_OFF
-from handlers.help import destruction_said, may_search
+from handlers.help import destruction_said, first_code_asked_at, may_search
 from handlers.lifecycle.flows import SWITCHED_OFF as GATE_SWITCHED_OFF
 from handlers.operator.common import Audit, Refused
 from handlers.operator.decommissioned import refuse_without_keys
@@ -44,6 +45,8 @@ class Enrolment:
     # told besides the practitioner; None when it replaced none, or nobody else could be told.
     told: Role | None = None
     replaced: bool = False
+    # What their first code is asked at, after "at their first" (``handlers.help.first_code_asked_at``).
+    first_code_at: str = "search"
 
 
 async def totp_enrol(ctx: Context, audit: Audit, practitioner_id: str, *, replace: bool) -> Enrolment:
@@ -70,7 +73,9 @@ async def totp_enrol(ctx: Context, audit: Audit, practitioner_id: str, *, replac
         removed = "" if told is None else f"credential removed for {actor.practitioner_id}; "
         await audit.done_in(session, f"{removed}enrolment started for {actor.practitioner_id}")
     uri = totp.provisioning_uri(seed, actor.practitioner_id)
-    return Enrolment(actor.practitioner_id, uri, None if told is None else told.role, replaced=told is not None)
+    told_role = None if told is None else told.role
+    at = first_code_asked_at(all_specs(), actor)
+    return Enrolment(actor.practitioner_id, uri, told_role, replaced=told is not None, first_code_at=at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +191,14 @@ async def may_search_now(ctx: Context, practitioner_id: str) -> bool:
         schedule = await decommission.current(session)
     switch_off = schedule.switch_off if schedule is not None else None
     return may_search(actor) and not decommission.is_switched_off(switch_off, ctx.clock.now().date())
+
+
+async def first_code_at(ctx: Context, practitioner_id: str) -> str:
+    """What Signpost first asks this practitioner for a code at (``handlers.help.first_code_asked_at``):
+    a search, or for an admin, who searches nothing, a use of the commands of their role."""
+    async with ctx.db.read() as session:
+        actor = await practitioners.get_actor(session, practitioner_id)
+    return first_code_asked_at(all_specs(), actor)
 
 
 async def needs_enrolment(ctx: Context, practitioner_id: str) -> bool:

@@ -489,6 +489,20 @@ async def test_a_practitioner_id_typed_in_another_case_names_the_same_practition
     assert reset.code == 0, reset.err
 
 
+async def test_totp_enrol_says_where_an_admin_s_first_code_is_asked_not_a_search(cli: Cli, tmp_path: Path) -> None:
+    """`signpost totp enrol AD01` told the operator the admin's code is asked "at their first
+    search", and admins search nothing; a practitioner's still is."""
+    assert (await cli.run("import", *write_feeds(tmp_path))).code == 0
+    first = "It becomes active when they enter their first code: Signpost asks for one at their first"
+    admin = await cli.run("totp", "enrol", "AD01", "--secret-file", str(tmp_path / "ad01.secret"))
+    assert admin.code == 0, admin.err
+    assert admin.out.rstrip().endswith(
+        f"{first} use of approve, deny, pending, unlink, relays, lead-notices or decommission."
+    ), admin.out
+    practitioner = await cli.run("totp", "enrol", "P002", "--secret-file", str(tmp_path / "p002.secret"))
+    assert practitioner.code == 0 and practitioner.out.rstrip().endswith(f"{first} search."), practitioner.out
+
+
 # `signpost console`, with a real SIGINT (Ctrl-C) delivered to itself the moment the store's code
 # begins to load, as a Ctrl-C typed in the second or so `make run` takes to start lands.
 CTRL_C_WHILE_LOADING = (

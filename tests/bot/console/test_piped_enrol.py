@@ -40,6 +40,21 @@ async def test_at_a_terminal_the_search_still_says_send_enrol(signpost: Signpost
     assert stepup.NOT_ENROLLED.text in out and "Send enrol first" in out and HOST_ENROL not in out, out
 
 
+ADMIN_CODE_AT = "at your next use of approve, deny, pending, unlink, relays, lead-notices or decommission."
+
+
+async def test_an_admin_before_set_up_in_a_pipe_is_told_of_their_commands_not_a_search(signpost: Signpost) -> None:
+    """An admin searches nothing, yet an admin's piped `unlink` before set-up was told a code
+    "answers the code prompt your next search gets": now the commands an admin's code is asked at;
+    after `:as` a practitioner, a search again."""
+    await seed_demo(signpost, 10)
+    out = await session(signpost, ["unlink NS-P0001", ":as NS-P0001", SEARCH], as_id="ADMIN-01")
+    admin, practitioner = out.split("Now acting as NS-P0001.")
+    assert "signpost totp enrol ADMIN-01 --secret-file" in admin and ADMIN_CODE_AT in admin, admin
+    assert "search" not in admin.split("has not run.")[1], admin
+    assert practitioner.count("a code from that secret answers the code prompt at your next search.") == 1
+
+
 # Every state in which Signpost tells someone to send enrol, as a piped console meets it (README's
 # example store: the admin's `signpost totp enrol ID --secret-file PATH`, then a search there).
 SEARCH = "999 000 1006"

@@ -174,7 +174,7 @@ async def test_a_piped_console_refuses_to_enrol_and_prints_no_secret(env: Mappin
     pipe cannot: not "Send: enrol", refused here)."""
     status, out, err = await run(env, tmp_path, "console", "--as", "P001", stdin=f"enrol\n{AMY}\n:quit\n")
     assert status == 0, err
-    instead = stepup.NOT_ENROLLED.instead(PIPED_ENROL.format(id="P001"))
+    instead = stepup.NOT_ENROLLED.instead(PIPED_ENROL.format(id="P001", at="search"))
     assert NOT_A_TERMINAL in out and instead in out and "send: enrol" not in out.lower()
     assert "Secret" not in out and "otpauth" not in out and not {"▀", "▄", "█"} & set(out)
 
@@ -206,7 +206,7 @@ async def test_operator_reset_is_audited_and_the_practitioner_must_enrol_again(
     status, out, _ = await run(env, tmp_path, "totp", "reset", "P003")
     assert status == 0 and "Reset P003's authenticator" in out
     status, out, _ = await run(env, tmp_path, "console", "--as", "P003", stdin=f"{AMY}\n:quit\n")
-    assert status == 0 and "has not run" in out and PIPED_ENROL.format(id="P003") in out
+    assert status == 0 and "has not run" in out and PIPED_ENROL.format(id="P003", at="search") in out
     status, out, _ = await run(env, tmp_path, "audit", "export")
     assert status == 0
     actions = re.findall(r'"action":"(totp_\w+)"', out)
