@@ -9,6 +9,7 @@ exception nothing caught in a thread, or one Python could not raise, takes the s
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -95,18 +96,31 @@ def _make_private(fd: int) -> None:
         os.fchmod(fd, PRIVATE)
 
 
+LOG_FILE_LINK = (
+    "SIGNPOST_LOG_FILE {path}: is a symbolic link, which Signpost does not follow (the file it names would be "
+    "made 0600 and written to): name the log file itself"
+)
+
+
 def to_file(path: Path, level: str | int = logging.INFO) -> None:
     """Send every log line to ``path`` as JSON, appended; the file is made mode 0600, or tightened to
-    it when found open to others (left by hand or by a umask)."""
+    it when found open to others (left by hand or by a umask). Never through a symbolic link, as
+    lock files are never opened (``store.files``): a link planted there had the file it named
+    tightened and appended to. The file is written through the descriptor checked here."""
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, PRIVATE)
-        try:
-            _make_private(fd)
-        finally:
-            os.close(fd)
-        handler = _File(path, encoding="utf-8")
-    except OSError as exc:  # a missing folder, a directory, no permission: one line, not a traceback
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC, PRIVATE)
+    except OSError as exc:  # a link, a missing folder, a directory, no permission: one line, not a traceback
+        if exc.errno == errno.ELOOP:
+            raise SettingsError(LOG_FILE_LINK.format(path=path)) from None
         raise SettingsError(f"SIGNPOST_LOG_FILE {path}: cannot write it ({exc.strerror})") from None
+    try:
+        _make_private(fd)
+        stream = open(fd, "a", encoding="utf-8")  # noqa: SIM115  (the handler owns it, and closes it)
+    except OSError as exc:
+        os.close(fd)
+        raise SettingsError(f"SIGNPOST_LOG_FILE {path}: cannot write it ({exc.strerror})") from None
+    handler = _File(path, encoding="utf-8", delay=True)
+    handler.stream = stream
     _install(handler, False, level_number(level))
 
 

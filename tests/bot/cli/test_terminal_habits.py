@@ -405,6 +405,30 @@ def test_a_log_file_that_cannot_be_written_is_one_line(cli: Cli, tmp_path: Path,
     assert said(run.err) == [f"signpost: SIGNPOST_LOG_FILE {path}: cannot write it ({why})"]
 
 
+@pytest.mark.parametrize("target", ["a file", "nothing yet"])
+def test_a_log_file_that_is_a_symbolic_link_is_refused_in_one_line(cli: Cli, tmp_path: Path, target: str) -> None:
+    """SIGNPOST_LOG_FILE naming a link was followed: the file it named was made 0600 and appended
+    to (or made, for a dangling link). Now exit 2 at start, one line naming the setting and the
+    link, not the file it names, which is left as it was."""
+    named = tmp_path / "someone-elses.txt"
+    if target == "a file":
+        named.write_text("theirs\n", encoding="utf-8")
+        named.chmod(0o644)
+    link = tmp_path / "signpost.log"
+    link.symlink_to(named)
+    run = cli("console", stdin="help\n:quit\n", env={"SIGNPOST_LOG_FILE": str(link)})
+    assert (run.code, run.out) == (2, "")  # no console greeting: refused before it starts
+    assert said(run.err) == [
+        f"signpost: SIGNPOST_LOG_FILE {link}: is a symbolic link, which Signpost does not follow (the file it "
+        "names would be made 0600 and written to): name the log file itself"
+    ]
+    assert link.is_symlink()
+    if target == "a file":
+        assert named.read_text("utf-8") == "theirs\n" and stat.S_IMODE(named.stat().st_mode) == 0o644
+    else:
+        assert not named.exists()
+
+
 def test_output_cut_short_by_its_reader_ends_quietly(cli: Cli, tmp_path: Path) -> None:
     """`signpost audit export | head -1`: the reader went away, and Python printed a BrokenPipeError
     traceback. Now nothing is said and the status is the shell's for SIGPIPE."""
