@@ -87,6 +87,7 @@ PIPED_ENROL = (
     "Signpost admin runs signpost totp enrol {id} --secret-file PATH on the host, and a code from that secret "
     "answers the code prompt at your next {at}."
 )
+NEEDS_STREAMS = "the console needs a terminal, or an input it can read and an output it can write"
 PIPED_ENROL_FIRST = "Set up an authenticator app first: Signpost asks for a code from one before any search."
 
 
@@ -119,8 +120,28 @@ class Console:
     def say(self, text: str) -> None:
         """Everything the console prints goes through here, inert for the terminal (``plain``): a
         typed ``:x`` or ``:as`` line is echoed, and an escape sequence in it must not be obeyed."""
-        self.stdout.write(plain(text) + "\n")
-        self.stdout.flush()
+        try:
+            self.stdout.write(plain(text) + "\n")
+            self.stdout.flush()
+        except BrokenPipeError:  # its reader has gone (`signpost console | head`): ended quietly, by main()
+            raise
+        except OSError as exc:  # `>/dev/full`, a disk full or failing: said in one line, not as a crash
+            if self.interactive and hung_up(self.stdin):  # the terminal went away: nobody left to tell
+                self.terminal_closed()
+                return
+            self.discard_output()
+            raise CommandFailed(f"{NEEDS_STREAMS}: its output cannot be written ({exc.strerror})") from None
+
+    def discard_output(self) -> None:
+        """Python flushes stdout again at exit: what could not be written goes nowhere then, rather than
+        failing once more as "Exception ignored"."""
+        if self.stdout is sys.stdout:
+            with suppress(OSError, ValueError):
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                try:
+                    os.dup2(devnull, self.stdout.fileno())
+                finally:
+                    os.close(devnull)
 
     async def read(self, prompt: str, *, secret: bool = False) -> str | None:
         """One line without blocking the event loop; None at end of input."""
@@ -435,6 +456,10 @@ async def console_command(args: argparse.Namespace) -> int:
         raise CommandFailed("--as: give a practitioner id, or leave --as out to act as the demo practitioner")
     if hides_characters(as_id):  # before a store is opened (or made) for an id nobody can have
         raise CommandFailed(f"--as: {HIDDEN_ID}")
+    # Python leaves a stream it started without (`<&-`, `>&-`) as None: refused before anything is made.
+    closed = [name for name, stream in (("input", sys.stdin), ("output", sys.stdout)) if stream is None]
+    if closed:
+        raise CommandFailed(f"{NEEDS_STREAMS}: its {' and '.join(closed)} {'is' if len(closed) == 1 else 'are'} closed")
     settings = load_settings()
     to_file(settings.log_file, settings.log_level)  # the conversation stays clean
     # getpass warns so when the terminal's modes cannot be set at the code prompt: the person at it is
