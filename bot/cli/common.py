@@ -205,6 +205,10 @@ def refuse_a_missing_folder(settings: Settings) -> None:
     for name, path in places.items():
         if path is not None and not path.parent.is_dir():
             raise CommandFailed(f"{name}: the folder {path.parent} does not exist")
+    # A folder (or a device) named as the key file: said before its lock file is made beside it,
+    # as reading it under that lock would say it, but with nothing left behind.
+    if settings.key_file.exists() and not settings.key_file.is_file():
+        raise CommandFailed(f"key file {settings.key_file} is not a regular file")
     # A file there: every scheduled checkpoint failed (FileExistsError) while the server ran on.
     checkpoints = settings.checkpoint_dir
     if checkpoints is not None and checkpoints.exists() and not checkpoints.is_dir():

@@ -79,6 +79,20 @@ def test_a_missing_key_file_for_a_store_holding_children_stops_and_creates_nothi
     assert list(new.parent.iterdir()) == []
 
 
+@either_store  # a key file refused in one line, not the store: one store shows it (tests/spread.py)
+@pytest.mark.parametrize("command", [("audit", "verify"), ("console",), ("retention", "run", "--dry-run")])
+def test_a_folder_named_as_the_key_file_is_refused_leaving_no_lock_file_beside_it(
+    cli: Cli, tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    """SIGNPOST_KEY_FILE naming a folder was refused ("is not a regular file") only once its lock
+    file had been made beside it, and `<folder>.lock` stayed behind: now refused before."""
+    folder = tmp_path / "keys" / "signpost.key"
+    folder.mkdir(parents=True)
+    run = cli(*command, stdin=":quit\n", env={"SIGNPOST_KEY_FILE": str(folder)})
+    assert (run.code, run.said) == (2, f"signpost: key file {folder} is not a regular file"), run.err
+    assert sorted(p.name for p in folder.parent.iterdir()) == ["signpost.key"]
+
+
 async def test_a_missing_key_file_is_refused_for_a_store_written_before_fingerprints(
     cli: Cli, db_url: str, keys: KeyRing, tmp_path: Path
 ) -> None:
