@@ -134,6 +134,17 @@ def refuse_a_taken_temporary(through: Path) -> None:
 _LOCK = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
+def names_open_file(path: Path, fd: int) -> bool:
+    """Whether ``path`` names the file open as ``fd`` (not a link, nor one put there since): a lock
+    taken on a file its holder removed as it let go is no lock on the file there now."""
+    try:
+        named = os.stat(path, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(fd)
+    return (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino)
+
+
 def open_lock_file(path: Path) -> int:
     """The lock file at ``path`` open for ``flock`` (made if missing), owner-only (``PRIVATE_MODE``)
     whatever the umask: an account that can open a lock file can hold it, and stall every write it

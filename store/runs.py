@@ -25,6 +25,7 @@ from pathlib import Path
 from sqlalchemy import text
 
 from store.db import Database, sqlite_path
+from store.files import names_open_file
 
 # The first of the two keys of every advisory lock of ours ("Sign"): apart from other software's.
 _SPACE = 0x5369676E
@@ -78,7 +79,7 @@ async def _flock(path: Path) -> AsyncIterator[bool]:
             os.close(fd)
             yield False
             return
-        if _still_at(fd, path):
+        if names_open_file(path, fd):
             break
         os.close(fd)  # its holder let go and removed it after we opened it: the next one is ours
     try:
@@ -86,15 +87,6 @@ async def _flock(path: Path) -> AsyncIterator[bool]:
     finally:
         path.unlink(missing_ok=True)  # while held: whoever opened it meanwhile finds it gone
         os.close(fd)  # closing the file lets go
-
-
-def _still_at(fd: int, path: Path) -> bool:
-    try:
-        named = os.stat(path, follow_symlinks=False)
-    except FileNotFoundError:
-        return False
-    held = os.fstat(fd)
-    return (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino)
 
 
 @asynccontextmanager

@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from store.files import fsync_directory, make_private, open_lock_file, overwrite_leftover, write_whole
+from store.files import fsync_directory, make_private, names_open_file, open_lock_file, overwrite_leftover, write_whole
 from store.keys.keydict import KeyDict
 from store.keys.term_keys import TermKeys
 
@@ -384,20 +384,46 @@ def key_file_use(path: Path, *, exclusive: bool) -> Iterator[bool]:
     """Hold the key file's serving lock, never waiting: shared (a process serving with the keys in
     memory, for its whole life) or ``exclusive`` (a rotation, which replaces them). False (holding
     nothing) when the other kind is held. The kernel lets go when the holder dies (kill -9
-    included), so it is never stale; the file stays, as the edit lock's does."""
-    try:
-        lock = open_lock_file(serving_lock_file(path))
-    except FileExistsError as exc:  # a link or another account's file there: said in one line
-        raise KeyFileError(exc.strerror) from None
-    try:
+    included), so it is never stale; the file stays, as the edit lock's does, but for one this
+    call made for a command then refused (a missing key file for a store sealed under another):
+    that one is removed, if nobody else holds it (``_remove_if_alone``), so a refusal leaves
+    nothing behind. So a lock taken on a file no longer at its name is let go and taken again."""
+    name = serving_lock_file(path)
+    made = not os.path.lexists(name)
+    while True:
+        try:
+            lock = open_lock_file(name)
+        except FileExistsError as exc:  # a link or another account's file there: said in one line
+            raise KeyFileError(exc.strerror) from None
         try:
             fcntl.flock(lock, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
         except BlockingIOError:
+            os.close(lock)
             yield False
             return
+        if names_open_file(name, lock):
+            break
+        os.close(lock)  # removed by a refused command after we opened it: the one there now is ours to take
+    try:
         yield True
+    except BaseException:
+        if made:
+            _remove_if_alone(name, lock)
+        raise
     finally:
         os.close(lock)  # closing it lets go
+
+
+def _remove_if_alone(name: Path, lock: int) -> None:
+    """Remove the serving lock file ``lock`` holds, only while holding it alone (exclusively) and
+    only while it is still the file at ``name``: another holder, or one that replaced it, keeps it.
+    Whoever opened it meanwhile finds it gone once they hold it, and takes the one there then."""
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:  # held by another too (BlockingIOError): theirs as much as ours, left as it is
+        return
+    if names_open_file(name, lock):
+        name.unlink(missing_ok=True)
 
 
 def read_key_text(path: Path) -> str:

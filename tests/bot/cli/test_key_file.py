@@ -19,7 +19,7 @@ from sqlalchemy import delete, select
 
 from store.db import Database
 from store.keys.binding import FINGERPRINT, fingerprint
-from store.keys.crypto import KeyRing
+from store.keys.crypto import KeyRing, key_file_use
 from store.register.feeds import Feed, import_feeds
 from store.tables.lifecycle import Meta
 from tests.bot.cli.conftest import Cli, Run
@@ -77,6 +77,38 @@ def test_a_missing_key_file_for_a_store_holding_children_stops_and_creates_nothi
     run = cli("retention", "run", "--dry-run", env={"SIGNPOST_KEY_FILE": str(new)})
     refused_in_one_line(run, str(new), "sealed under another key file", "a new one cannot open it")
     assert list(new.parent.iterdir()) == []
+
+
+@either_store  # a key file refused in one line, not the store: one store shows it (tests/spread.py)
+@pytest.mark.parametrize("command", [("console",), ("run",)])
+def test_a_missing_key_file_refused_at_the_console_or_run_leaves_no_serving_lock(
+    cli: Cli, tmp_path: Path, command: tuple[str, ...], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The console and `run` take the key file's serving lock before the store is opened: refused
+    "(nothing was created)", they left an empty `signpost.key.serving.lock` in the new folder."""
+    for name in ("SLACK_SIGNING_SECRET", "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN"):  # so `run` opens the console
+        monkeypatch.delenv(name, raising=False)
+    imported(cli, tmp_path)
+    new = tmp_path / "new" / "signpost.key"
+    new.parent.mkdir()
+    run = cli(*command, "--as", "P002", stdin=":quit\n", env={"SIGNPOST_KEY_FILE": str(new)})
+    refused_in_one_line(run, str(new), "sealed under another key file", "nothing was created")
+    assert list(new.parent.iterdir()) == []
+
+
+def test_a_serving_lock_held_by_another_process_stays_when_a_console_is_refused(cli: Cli, tmp_path: Path) -> None:
+    """Only a serving lock nobody else holds is removed: one a live console holds (here, this test)
+    stays, and so does its hold on it, when another console is refused with the same key file."""
+    imported(cli, tmp_path)
+    new = tmp_path / "new" / "signpost.key"
+    new.parent.mkdir()
+    with key_file_use(new, exclusive=False) as held:
+        assert held
+        run = cli("console", "--as", "P002", stdin=":quit\n", env={"SIGNPOST_KEY_FILE": str(new)})
+        refused_in_one_line(run, "sealed under another key file")
+        assert [p.name for p in new.parent.iterdir()] == ["signpost.key.serving.lock"]
+        with key_file_use(new, exclusive=True) as rotation:
+            assert not rotation  # still held: a rotation is refused
 
 
 @either_store  # a key file refused in one line, not the store: one store shows it (tests/spread.py)
