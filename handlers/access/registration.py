@@ -187,15 +187,14 @@ async def decide(
     actor = req.actor
     assert actor is not None
     row = await store.get_registration(session, request_id)
+    no_such = f"There is no registration request R{request_id} for you to decide."
     if row is None:
-        return Result(
-            Reply(Outcome.INVALID, f"There is no registration request R{request_id}."),
-            detail="no such request",
-        )
+        return Result(Reply(Outcome.INVALID, no_such), detail="no such request")
     target = await practitioners.get_actor(session, row.practitioner_id)
     if not may_decide(actor, authority_of(row, target)):
-        text = f"Only a duty manager for {row.practitioner_id}'s local authority can decide R{request_id}."
-        return Result(Reply(Outcome.REFUSED, text), detail=f"registration R{request_id} other authority")
+        # Said as for none (audited as refused): another authority's duty manager learns neither
+        # that it exists nor whom it is about.
+        return Result(Reply(Outcome.REFUSED, no_such), detail=f"registration R{request_id} other authority")
     if row.practitioner_id == actor.practitioner_id:
         text = "Nobody can decide their own registration. Another duty manager will."
         return Result(Reply(Outcome.REFUSED, text), detail=f"registration R{request_id} own request")

@@ -315,12 +315,16 @@ async def _decide(
     actor = req.actor
     assert actor is not None
     row = await store.get_request(session, ctx.keys, request_id)
+    no_such = f"There is no access request {request_id} for you to decide."
     if row is None:
-        return Result(Reply(Outcome.INVALID, f"There is no access request {request_id}."), detail="no such request")
+        return Result(Reply(Outcome.INVALID, no_such), detail="no such request")
     subjects = (row.child_ref,)
     if not may_decide(actor, await authority_now(session, ctx.keys, row)):
-        text = f"Only a duty manager for the child's local authority can decide request {request_id}."
-        return Result(Reply(Outcome.REFUSED, text), subjects=subjects, detail=f"request {request_id} other authority")
+        # Said as for none (audited as refused, naming the child): another authority's duty manager
+        # does not learn that a request exists, nor how many there are.
+        return Result(
+            Reply(Outcome.REFUSED, no_such), subjects=subjects, detail=f"request {request_id} other authority"
+        )
     if row.requester_id == actor.practitioner_id:
         text = "Nobody can decide their own access request. Another duty manager will."
         return Result(Reply(Outcome.REFUSED, text), subjects=subjects, detail=f"request {request_id} own request")

@@ -61,7 +61,7 @@ async def test_rows_in_flight_about_a_child_destroyed_since_answer_as_gone(
     assert waiting.outcome is Outcome.INFO and TURNS_24 not in waiting.text + "".join(waiting.lines), waiting
     for reply in (approved, denied):
         assert reply.outcome is Outcome.INVALID, reply.text
-        assert reply.text == "There is no access request 1."
+        assert reply.text == "There is no access request 1 for you to decide."
     assert granted.outcome is Outcome.NO_MATCH and not granted.signposts
     assert queued  # the notices naming the child were there, and none was delivered
     assert not [text for text in printed if format_ref(int(TURNS_24)) in text], printed

@@ -70,7 +70,7 @@ EXPECTED_IN_ORDER = [
     "[Request access] type: request 999 000 0050 PURPOSE",
     "Access request 1 for 999 000 0050 sent to a duty manager",
     "Now acting as DM01.",
-    "Only a duty manager for the child's local authority can decide request 1.",
+    "There is no access request 1 for you to decide.",  # another authority's: said as for none
     "Now acting as DM02.",
     "[notice] Access request 1 for shielded record 999 000 0050 from Priya Shah, School nurse, "
     "Northshire School Health (Northshire) needs a decision.",

@@ -55,7 +55,7 @@ async def test_a_word_after_a_valid_last_argument_is_told_as_a_word_too_many(
 async def test_a_duration_written_in_two_words_is_still_one_duration(signpost: Signpost) -> None:
     """`approve 1 3 days` is a duration Signpost reads, not a word too many."""
     await seed_demo(signpost, children=50)
-    assert await answer(signpost, "NS-DM01", "approve 1 3 days") == "There is no access request 1."
+    assert await answer(signpost, "NS-DM01", "approve 1 3 days") == "There is no access request 1 for you to decide."
 
 
 async def test_decommission_destroy_in_chat_says_it_is_run_at_the_terminal(signpost: Signpost) -> None:

@@ -49,7 +49,7 @@ async def test_once_the_child_moves_only_its_new_authority_decides_and_sees_the_
 
     for verb in ("approve", "deny"):
         stale = await decide(app, "DM02", verb, 1)
-        assert stale.outcome is Outcome.REFUSED and "local authority" in stale.text
+        assert stale.outcome is Outcome.REFUSED and "for you to decide" in stale.text
     old = await fresh_say(app, "DM02", "pending")
     assert "Nothing is waiting" in old.text, "the purpose is not shown to an authority no longer responsible"
     new = await fresh_say(app, "DM01", "pending")
@@ -76,7 +76,7 @@ async def test_once_the_practitioner_moves_only_their_new_authority_decides_thei
     await move_p001_to_southvale(app)
 
     stale = await decide(app, "DM01", "approve", "R1")
-    assert stale.outcome is Outcome.REFUSED and "local authority" in stale.text
+    assert stale.outcome is Outcome.REFUSED and "for you to decide" in stale.text
     old = await fresh_say(app, "DM01", "pending")
     assert "R1" not in "\n".join(old.lines)
     new = await fresh_say(app, "DM02", "pending")

@@ -221,7 +221,10 @@ async def test_duty_manager_of_another_authority_cannot_decide_a_registration(ap
     recipients = [n.recipient_id for n in await notices(app)]
     assert recipients == ["DM02", "DM03"], "every Southvale duty manager hears of a Southvale practitioner"
     refused = await decide(app, "DM01", "approve", "R1")
-    assert refused.outcome is Outcome.REFUSED and "local authority" in refused.text
+    none = await decide(app, "DM01", "approve", "R2")
+    # Said as for none: another authority's duty manager learns neither that it exists nor whom it is about.
+    assert refused.outcome is Outcome.REFUSED and none.outcome is Outcome.INVALID
+    assert refused.text == none.text.replace("R2", "R1") and "S001" not in refused.text
     assert (await search_as(app, SLACK_USER, AMY)).outcome is Outcome.REFUSED
 
 

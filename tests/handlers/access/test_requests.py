@@ -190,10 +190,14 @@ async def test_nobody_approves_their_own_request(app: Signpost) -> None:
 
 
 async def test_duty_manager_of_another_authority_cannot_decide(app: Signpost) -> None:
+    """Refused in the words said for a request that does not exist: another authority's duty
+    manager learns neither that it exists nor how many there are (a tester read the difference)."""
     await request_access(app, "P002", SHIELDED)
+    none = await decide(app, "DM01", "approve", 2)
+    assert none.outcome is Outcome.INVALID
     for verb in ("approve", "deny"):
         reply = await decide(app, "DM01", verb, 1)
-        assert reply.outcome is Outcome.REFUSED and "local authority" in reply.text
+        assert reply.outcome is Outcome.REFUSED and reply.text == none.text.replace("2", "1")
     async with app.ctx.db.read() as session:
         row = await store.get_request(session, app.ctx.keys, 1)
     assert row is not None and row.state == store.PENDING
@@ -732,8 +736,8 @@ async def test_a_request_id_no_database_can_hold_gets_the_usage(app: Signpost, t
 @pytest.mark.parametrize(
     ("typed", "answer"),
     [
-        ("approve 9223372036854775807", "There is no access request 9223372036854775807."),
-        ("deny 0009223372036854775807 no", "There is no access request 9223372036854775807."),
+        ("approve 9223372036854775807", "There is no access request 9223372036854775807 for you to decide."),
+        ("deny 0009223372036854775807 no", "There is no access request 9223372036854775807 for you to decide."),
     ],
 )
 async def test_the_largest_request_id_is_looked_up(app: Signpost, typed: str, answer: str) -> None:
