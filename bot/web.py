@@ -95,10 +95,16 @@ class BodyBudget:
         self.held -= count
 
 
+# The content codings aiohttp undoes before a body is read (and none, or ``identity``). Any other
+# it passes on as sent: a body that says `x-junk` or `gzip, gzip` was read as plain and answered.
+DECODED = frozenset({"", "identity", "gzip", "deflate", "br", "zstd"})
+
+
 async def read_body(request: web.Request, limit: int = MAX_BODY, budget: BodyBudget | None = None) -> bytes:
     """The whole request body, or BodyRefused: over ``limit`` (at most ``MAX_BODY``) once
     decompressed (413; one that says it is over is not read), not all sent within ``BODY_SECONDS``
-    (408), not readable as sent (400: a broken chunked or compressed stream), or, its sender not
+    (408), not readable as sent (400: a broken chunked or compressed stream; 415: compressed in a
+    way aiohttp does not undo, ``DECODED``), or, its sender not
     yet known, more than ``budget`` has left (429 Too Many Requests, as soon as a piece would go over:
     a request refused for the load, never a server error); ``ClientGone`` when the client hangs up
     before it is all sent. The one home
@@ -109,6 +115,8 @@ async def read_body(request: web.Request, limit: int = MAX_BODY, budget: BodyBud
     sent nothing had reserved the whole budget between them, at no cost to the sender, and every
     signed command was refused (the diff review). A body is large (``BodyBudget.small``) by what it
     declares or has grown to, so a forged large body never takes the small bodies' share."""
+    if request.headers.get("Content-Encoding", "").strip().lower() not in DECODED:
+        raise BodyRefused(415, "unknown_content_encoding")
     declared = request.content_length
     if declared is not None and declared > limit:
         raise BodyRefused(413, "too_large")

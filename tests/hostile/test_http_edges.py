@@ -202,6 +202,20 @@ async def test_a_body_that_cannot_be_decompressed_is_refused_in_one_line(
     one_quiet_line(sent_log, "slack_request_refused")
 
 
+@spread("encoding", ["x-junk", "gzip, gzip"])
+async def test_a_body_in_a_content_coding_nothing_undoes_is_refused_unread_in_one_line(
+    world: SlackHarness, logs: LogTap, encoding: str
+) -> None:
+    """aiohttp undoes gzip, deflate, br and zstd and passes any other coding on as sent: a signed
+    command that said `x-junk` was read as plain text and answered (a hostile tester)."""
+    command = world.slack.command_body(MANAGER, "help")
+    body = "&".join(f"{name}={value}" for name, value in command.items())
+    headers = {**signed_headers(body, content_type=FORM), "Content-Encoding": encoding}
+    sent = await send_raw(world, logs, body.encode(), headers)
+    assert sent.status == 415 and not sent.events and not sent.calls
+    one_quiet_line(sent.log, "slack_request_refused")
+
+
 def port_of(world: SlackHarness) -> int:
     port = world.slack.client.port
     assert port is not None
@@ -411,6 +425,22 @@ async def test_a_teams_activity_that_cannot_be_decompressed_is_refused_in_one_li
     response = await teams_secured.client.post("/api/messages", data=body, headers=headers)
     await asyncio.sleep(0.05)  # aiohttp drains the rest of the body after the answer
     assert response.status == 400
+    one_quiet_line(logs.new(), "teams_activity_invalid")
+
+
+async def test_a_teams_activity_in_a_content_coding_nothing_undoes_is_refused_unread_in_one_line(
+    teams_secured: TeamsApp, connector: FakeConnector, signer: Signer, logs: LogTap
+) -> None:
+    """As Slack's: an activity that said `x-junk` was read as plain JSON and run."""
+    body = json.dumps(message(DANA, "help", connector.url)).encode()
+    headers = {
+        "Authorization": f"Bearer {signer.token(connector.url)}",
+        "Content-Type": "application/json",
+        "Content-Encoding": "x-junk",
+    }
+    logs.new()
+    response = await teams_secured.client.post("/api/messages", data=body, headers=headers)
+    assert response.status == 415 and not connector.sent
     one_quiet_line(logs.new(), "teams_activity_invalid")
 
 
