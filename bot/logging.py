@@ -10,6 +10,7 @@ exception nothing caught in a thread, or one Python could not raise, takes the s
 from __future__ import annotations
 
 import errno
+import io
 import json
 import logging
 import os
@@ -84,6 +85,18 @@ class _File(logging.FileHandler):
     def handleError(self, record: logging.LogRecord) -> None:
         _unwritable(self.stream, record)
 
+    def emit(self, record: logging.LogRecord) -> None:
+        """Once the handler was closed (``logging.shutdown`` at exit), a late line (an unraisable
+        exception, a warning) opens the file again by its name: never through a link then either
+        (``_open_log``), and a file that cannot be opened so drops the line, as one that cannot be
+        written does, rather than raising out of the call that logged it."""
+        if self.stream is None:
+            try:
+                self.stream = _open_log(self.baseFilename)
+            except OSError:
+                return
+        super().emit(record)
+
 
 PRIVATE = 0o600
 
@@ -102,22 +115,28 @@ LOG_FILE_LINK = (
 )
 
 
+def _open_log(path: str | os.PathLike[str]) -> io.TextIOWrapper:
+    """The log file open for appending, never through a symbolic link (``O_NOFOLLOW``), made 0600
+    or tightened to it (``_make_private``)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC, PRIVATE)
+    try:
+        _make_private(fd)
+        return open(fd, "a", encoding="utf-8")  # the handler owns it, and closes it
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def to_file(path: Path, level: str | int = logging.INFO) -> None:
     """Send every log line to ``path`` as JSON, appended; the file is made mode 0600, or tightened to
     it when found open to others (left by hand or by a umask). Never through a symbolic link, as
     lock files are never opened (``store.files``): a link planted there had the file it named
     tightened and appended to. The file is written through the descriptor checked here."""
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC, PRIVATE)
+        stream = _open_log(path)
     except OSError as exc:  # a link, a missing folder, a directory, no permission: one line, not a traceback
         if exc.errno == errno.ELOOP:
             raise SettingsError(LOG_FILE_LINK.format(path=path)) from None
-        raise SettingsError(f"SIGNPOST_LOG_FILE {path}: cannot write it ({exc.strerror})") from None
-    try:
-        _make_private(fd)
-        stream = open(fd, "a", encoding="utf-8")  # noqa: SIM115  (the handler owns it, and closes it)
-    except OSError as exc:
-        os.close(fd)
         raise SettingsError(f"SIGNPOST_LOG_FILE {path}: cannot write it ({exc.strerror})") from None
     handler = _File(path, encoding="utf-8", delay=True)
     handler.stream = stream

@@ -20,7 +20,7 @@ import structlog
 
 from bot.cli.examples import EXAMPLES
 from bot.cli.main import commands, parser
-from bot.logging import configure
+from bot.logging import configure, to_file
 from handlers import transparency
 from handlers.commands import all_specs
 from handlers.grammar import HIDDEN_HINT
@@ -563,3 +563,26 @@ def test_ctrl_c_while_signpost_is_still_loading_ends_it_without_a_traceback(tmp_
     )
     assert (result.returncode, result.stdout) == (130, ""), result.stderr
     assert "Traceback" not in result.stderr, result.stderr
+
+
+def test_a_log_file_swapped_for_a_link_after_its_handler_closed_is_not_followed(tmp_path: Path) -> None:
+    """Logging opens a closed handler's file again by its name for a late line (at exit: an
+    unraisable exception, a warning), with a plain open that followed a link put there since and
+    wrote through it (a reviewer). It is opened without following links then too: the line is not
+    written, and the file the link names is left as it was."""
+    log = tmp_path / "signpost.log"
+    to_file(log)
+    [handler] = [
+        h for h in logging.getLogger().handlers if isinstance(h, logging.FileHandler) and h.baseFilename == str(log)
+    ]
+    logging.getLogger("signpost.test").warning("before")
+    handler.close()  # as logging.shutdown() does at exit, leaving it attached
+    named = tmp_path / "someone-elses.txt"
+    named.write_text("theirs\n", encoding="utf-8")
+    log.unlink()
+    log.symlink_to(named)
+    logging.getLogger("signpost.test").warning("late")  # dropped: no error out of the call that logged it
+    assert named.read_text("utf-8") == "theirs\n"
+    log.unlink()
+    logging.getLogger("signpost.test").warning("later")  # the link gone: a file of its own again, 0600
+    assert "later" in log.read_text("utf-8") and stat.S_IMODE(log.stat().st_mode) == 0o600
