@@ -115,7 +115,9 @@ async def read_body(request: web.Request, limit: int = MAX_BODY, budget: BodyBud
     sent nothing had reserved the whole budget between them, at no cost to the sender, and every
     signed command was refused (the diff review). A body is large (``BodyBudget.small``) by what it
     declares or has grown to, so a forged large body never takes the small bodies' share."""
-    if request.headers.get("Content-Encoding", "").strip().lower() not in DECODED:
+    codings = request.headers.getall("Content-Encoding", [])
+    if len(codings) > 1 or (codings and codings[0].strip().lower() not in DECODED):
+        # Two header lines too: this reads the first, aiohttp's parser undoes by the last.
         raise BodyRefused(415, "unknown_content_encoding")
     declared = request.content_length
     if declared is not None and declared > limit:

@@ -20,6 +20,7 @@ from urllib.parse import urlencode
 
 import pytest
 from aiohttp import web
+from multidict import CIMultiDict
 
 from bot import web as signpost_web
 from bot.app import Signpost
@@ -37,7 +38,7 @@ from tests.bot.teams.teams_tokens import Signer, fake_entra
 from tests.fakes.slack_api import FakeSlackApi
 from tests.fakes.teams_connector import FakeConnector
 from tests.hostile.observe import LogTap, identity_in
-from tests.hostile.slack_world import MANAGER, populate, send_raw
+from tests.hostile.slack_world import MANAGER, outbound, populate, send_raw
 from tests.spread import BACKENDS, spread
 from tests.stepup_helpers import code_now, enrol_and_step_up
 
@@ -214,6 +215,21 @@ async def test_a_body_in_a_content_coding_nothing_undoes_is_refused_unread_in_on
     sent = await send_raw(world, logs, body.encode(), headers)
     assert sent.status == 415 and not sent.events and not sent.calls
     one_quiet_line(sent.log, "slack_request_refused")
+
+
+async def test_a_body_said_twice_to_be_in_a_content_coding_is_refused_unread(world: SlackHarness, logs: LogTap) -> None:
+    """Two Content-Encoding lines, `identity` then `x-junk`: a check of the first alone let it in,
+    and aiohttp's parser acts on the last (a reviewer). Refused unread too."""
+    command = world.slack.command_body(MANAGER, "help")
+    body = "&".join(f"{name}={value}" for name, value in command.items())
+    headers = CIMultiDict(signed_headers(body, content_type=FORM))
+    headers.add("Content-Encoding", "identity")
+    headers.add("Content-Encoding", "x-junk")
+    logs.new()
+    response = await world.slack.client.post("/slack/events", data=body.encode(), headers=headers)
+    await world.front.idle()
+    assert response.status == 415 and not outbound(world, 0)
+    one_quiet_line(logs.new(), "slack_request_refused")
 
 
 def port_of(world: SlackHarness) -> int:
