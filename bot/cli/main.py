@@ -169,6 +169,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    if sys.stderr is None:  # started with it closed (`2>&-`): Python leaves None, and logging crashed on it
+        sys.stderr = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115  (for the process: said nowhere, as asked)
     given = sys.argv[1:] if argv is None else list(argv)
     top = parser()
     if given[:1] == ["help"]:  # `signpost help [COMMAND]`: what `--help` prints, not "invalid choice"

@@ -60,3 +60,23 @@ def test_a_console_without_usable_streams_says_so_in_one_line(
     log = tmp_path / "signpost.log"  # the console's log: written only once the streams were there
     assert "command_crashed" not in (log.read_text("utf-8") if log.exists() else "")
     assert "Traceback" not in err and "Exception ignored" not in err
+
+
+def test_a_command_started_with_stderr_closed_runs_without_a_traceback(db_url: str, tmp_path: Path) -> None:
+    """`signpost … 2>&-`: Python leaves sys.stderr None, and setting up the log crashed every
+    command with a traceback (its frames' variables shown) on stdout. It runs now, what it would
+    say on stderr going nowhere, as the shell asked."""
+    env = standard_store(db_url, tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "practitioner", "list"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        cwd=tmp_path,
+        env=env,
+        text=True,
+        timeout=120,
+        check=False,
+        preexec_fn=lambda: os.close(2),
+    )
+    assert result.returncode == 0, result.stdout
+    assert result.stdout == "No practitioner has a linked chat identity.\n"  # its answer, and nothing else
