@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,21 +25,31 @@ def console_with(
 ) -> tuple[int, str]:
     """`signpost console --as P001` fed "help", with file descriptor ``closing`` closed as it starts
     (0: `<&-`, 1: `>&-`) or its stdout opened on ``stdout``: its exit status and stderr."""
-    close: Callable[[], None] | None = None if closing is None else lambda: os.close(closing)
     with open(stdout if stdout is not None else os.devnull, "w") as out:
-        result = subprocess.run(
-            [sys.executable, "-m", "bot", "console", "--as", "P001"],
-            input="help\n",
-            stdout=out,
-            stderr=subprocess.PIPE,
-            cwd=cwd,
-            env=env,
-            text=True,
-            timeout=120,
-            check=False,
-            preexec_fn=close,  # after the child's streams are set up, before Signpost starts
+        result = signpost_with(
+            env, cwd, "console", "--as", "P001", closing=closing, stdin="help\n", stdout=out, stderr=subprocess.PIPE
         )
     return result.returncode, result.stderr
+
+
+def signpost_with(
+    env: dict[str, str], cwd: Path, *args: str, closing: int | None, stdin: str, stdout: Any, stderr: Any
+) -> subprocess.CompletedProcess[str]:
+    """The real `signpost ARGS…` with file descriptor ``closing`` closed as it starts (0: `<&-`,
+    1: `>&-`, 2: `2>&-`)."""
+    close: Callable[[], None] | None = None if closing is None else lambda: os.close(closing)
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        input=stdin,
+        stdout=stdout,
+        stderr=stderr,
+        cwd=cwd,
+        env=env,
+        text=True,
+        timeout=120,
+        check=False,
+        preexec_fn=close,  # after the child's streams are set up, before Signpost starts
+    )
 
 
 @pytest.mark.parametrize(
@@ -67,16 +78,8 @@ def test_a_command_started_with_stderr_closed_runs_without_a_traceback(db_url: s
     command with a traceback (its frames' variables shown) on stdout. It runs now, what it would
     say on stderr going nowhere, as the shell asked."""
     env = standard_store(db_url, tmp_path)
-    result = subprocess.run(
-        [sys.executable, "-m", "bot", "practitioner", "list"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        cwd=tmp_path,
-        env=env,
-        text=True,
-        timeout=120,
-        check=False,
-        preexec_fn=lambda: os.close(2),
+    result = signpost_with(
+        env, tmp_path, "practitioner", "list", closing=2, stdin="", stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
     )
     assert result.returncode == 0, result.stdout
     assert result.stdout == "No practitioner has a linked chat identity.\n"  # its answer, and nothing else
