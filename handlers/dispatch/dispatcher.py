@@ -230,7 +230,8 @@ class Dispatcher:
         try:
             result = Result(Reply(Outcome.INFO, OFFERED_TEXT, transient=command.text), detail=OFFERED_DETAIL)
             await self.ctx.audit.record(
-                chat_event(command, actor, spec.action, result, self.ctx.clock.now()), claim=command.idempotency_key
+                chat_event(command, actor, spec.action, result, self.ctx.clock.now()),
+                claim=deliveries.account_key(command),
             )
         except deliveries.AlreadyClaimed:
             return DUPLICATE
@@ -280,7 +281,7 @@ class Dispatcher:
         )
 
     async def _run(self, spec: Spec, command: Command, parsed: Parsed, now: datetime) -> tuple[Reply, str]:
-        key = command.idempotency_key
+        key = deliveries.account_key(command)
         if key is None:
             return await self._attempt(spec, command, parsed, now, None)
         if key in self._answering:

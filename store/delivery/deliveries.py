@@ -1,12 +1,13 @@
 """Processed delivery and click ids, so a redelivered request or a double click acts once.
 
 A front end puts the platform's id for one delivery (Slack's trigger id, event id, or the clicked
-button's place in its message) on ``Command.idempotency_key``; the dispatcher claims the key when
-it records the command's audit event. A claim that finds the key already taken means "seen
-before": no second effect and no second audit event. Commands that write claim inside their own
-transaction, so the claim, the change and the event commit together; read-only commands claim in
-the audit log's group-committed batch (``store.audit.log.AuditLog.record``), so the claim and the
-event commit together. Either way a request is never "seen" without its audit event.
+button's place in its message) on ``Command.idempotency_key``; the dispatcher claims it as the
+sending account's (``account_key``) when it records the command's audit event. A claim that
+finds the key already taken means "seen before": no second effect and no second audit event.
+Commands that write claim inside their own transaction, so the claim, the change and the event
+commit together; read-only commands claim in the audit log's group-committed batch
+(``store.audit.log.AuditLog.record``), so the claim and the event commit together. Either way a
+request is never "seen" without its audit event.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Protocol
 
 import structlog
 from sqlalchemy import bindparam, delete, select
@@ -49,6 +51,27 @@ def stored_key(key: str) -> str:
     if len(key) <= KEY_LENGTH and key.isprintable():
         return key
     return "sha256:" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+class Delivered(Protocol):
+    """A request as a front end delivered it: who sent it and the platform's id for it."""
+
+    @property
+    def principal(self) -> object: ...
+
+    @property
+    def idempotency_key(self) -> str | None: ...
+
+
+def account_key(request: Delivered) -> str | None:
+    """The delivery id a request is claimed by: the sending account's own. A retry of one person's
+    request carries its id again and acts once; another account's request carrying the same id (a
+    forged or reused one) is a request of its own, answered and audited, not dropped as a
+    duplicate of someone else's. The id is taken as kept (``stored_key``), so a parked command's
+    id, kept hashed, is the same delivery when it resumes."""
+    if request.idempotency_key is None:
+        return None
+    return f"{request.principal}:{stored_key(request.idempotency_key)}"
 
 
 async def claim_many(session: AsyncSession, keys: Sequence[str], now: datetime) -> set[str]:

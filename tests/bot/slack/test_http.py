@@ -195,6 +195,25 @@ async def test_retried_help_delivery_answers_once(slack_app: SlackHarness) -> No
     assert [e.action for e in await slack_events(slack_app.signpost)] == ["help"]
 
 
+async def test_another_accounts_request_reusing_a_trigger_id_is_answered_and_audited_not_dropped(
+    slack_app: SlackHarness,
+) -> None:
+    """A trigger id is one account's delivery: a second account's request carrying the same id
+    (forged, or a platform's reuse) is its own request, answered and audited, not taken for a
+    redelivery of the first and dropped with no audit event."""
+    await load_standard(slack_app.signpost)
+    nurse = await slack_app.link("P002", NURSE)
+    other = await slack_app.link("P003", SlackUser("U0OTHER"))
+    first = await slack_app.slack.command(nurse, AMY, trigger="80.1700000000.shared")
+    await slack_app.front.idle()
+    second = await slack_app.slack.command(other, AMY, trigger="80.1700000000.shared")
+    await slack_app.front.idle()
+    assert "Sam Carter" in await first.text()
+    assert "Sam Carter" in await second.text(), "the second account was answered as a duplicate"
+    events = await slack_events(slack_app.signpost)
+    assert [(e.action, e.actor_id) for e in events] == [("lookup", "P002"), ("lookup", "P003")]
+
+
 async def test_a_request_whose_audit_write_failed_is_answered_on_redelivery_not_already_received(
     slack_app: SlackHarness,
 ) -> None:
