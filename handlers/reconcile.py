@@ -217,7 +217,7 @@ async def _run_batch(
     now = ctx.clock.now()
     async with ctx.db.read() as session:
         actor = await _admin(ctx, session, admin_id, correlation_id)
-        terms = f"{roster.name} sha256={roster.digest}"
+        terms = f"sha256={roster.digest}"  # never the file name: it may name a child
         try:
             await reconcile(ctx, session, chunks(roster), top, now, answers, on_progress)
         except (children.IndexNotCurrent, RollChanged) as exc:

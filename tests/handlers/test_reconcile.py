@@ -77,3 +77,21 @@ async def test_a_roll_written_to_while_it_is_matched_is_not_answered(signpost: S
     with pytest.raises(BatchFailed, match=r"roll\.csv changed while it was being matched"):
         await run_batch(signpost.ctx, "AD01", roster, 5, "corr-changed", append_a_row)
     assert await match_events(signpost) == [("failed", "roll changed", 0)]
+
+
+async def test_a_rolls_file_name_is_kept_nowhere_in_its_audit_event(signpost: Signpost, tmp_path: Path) -> None:
+    """A roll's file name may name a child (``Amelia-Thornton-03-04-2014.csv``): its audit event
+    keeps the file's digest, which finds the file, and never the name, which with one child matched
+    would be sealed under that child's key and so outlive the child in any backup of its key."""
+    await load_fuzzy(signpost)
+    path = tmp_path / "Amelia-Thornton-03-04-2014.csv"
+    path.write_text(roll_csv(ROLL[:1]), encoding="utf-8")
+    with await run_batch(signpost.ctx, "AD01", read_roster(Roll.from_path(path)), 5, "corr-name", None) as answers:
+        assert answers.rows == 1
+    async with signpost.ctx.db.read() as session:
+        [event] = (await session.execute(select(AuditEvent).where(AuditEvent.action == "match_batch"))).scalars()
+        assert event.terms is not None and event.terms_key is not None
+        terms = await signpost.ctx.sealer.open(session, event.terms, event.terms_key)
+    assert terms is not None and "sha256=" in terms, terms
+    assert "Amelia" not in terms and "Thornton" not in terms and ".csv" not in terms, terms
+    assert "Amelia" not in (event.detail or ""), event.detail
