@@ -65,10 +65,11 @@ async def waiting_for(
     buttons: list[Button] = []
     if requests:  # first: the screen's cut (``WAITING_SHOWN``) never takes it
         lines.append(hidden_requests(len(requests)))
+    unlinking = await registration.unlinking(session, registrations)
     for reg in registrations:
         lines.append(
             f"• Registration R{reg.id}: a {platform_name(reg.platform)} account asks to act as {reg.practitioner_id}; "
-            f"waiting {waited(reg.created_at, now)}"
+            f"waiting {waited(reg.created_at, now)}{registration.UNLINKS if reg.id in unlinking else ''}"
         )
         buttons.extend(_labelled(f"R{reg.id}"))
     return lines, buttons, len(requests) + len(registrations)

@@ -9,7 +9,7 @@ account replaced is told so itself (it is no longer among the practitioner's lin
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from sqlalchemy import delete
@@ -40,6 +40,7 @@ from store.delivery.notices import drop_decided
 from store.keys.crypto import KeyRing
 from store.people import access as store
 from store.people import practitioners
+from store.people.practitioners import Link
 from store.tables.people import AccessRequest, ChatIdentity, RegistrationRequest
 
 REGISTER_USAGE = "register PRACTITIONER_ID, e.g. register NS-P0001 (your id in the practitioner register)"
@@ -74,6 +75,16 @@ async def waiting_for(
         [row for row in requests if row.requester_id != actor.practitioner_id],
         [row for row in registrations if row.practitioner_id != actor.practitioner_id],
     )
+
+
+UNLINKS = "; approving unlinks the account linked now"
+
+
+async def unlinking(session: AsyncSession, rows: Sequence[RegistrationRequest]) -> set[int]:
+    """The registrations among ``rows`` whose approval would unlink an account the practitioner has
+    linked on that platform now (``UNLINKS`` marks them where they are listed): one read for all."""
+    links = await practitioners.links_on(session, [(row.practitioner_id, row.platform) for row in rows])
+    return {row.id for row in rows if (row.practitioner_id, row.platform) in links}
 
 
 def lifetime_text() -> str:
@@ -119,11 +130,25 @@ def as_reported(value: str | None) -> str:
     return "".join(" " if unicodedata.category(c) == "Zs" else c for c in marked(value))
 
 
+def replacing(practitioner_id: str, replaces: Link | None) -> str:
+    """The line that warns a deciding duty manager of an account approving would unlink ("" for none)."""
+    if replaces is None:
+        return ""
+    old = replaces.account
+    return (
+        f"{practitioner_id} has another {platform_name(old.platform)} account linked now ({old.tenant}/{old.user_id}, "
+        f"since {when(replaces.linked_at)}): approving unlinks it. If {practitioner_id} has not told you they "
+        "changed accounts, ask them first.\n"
+    )
+
+
 def registration_notices(
-    request_id: int, req: Request, target: Actor, email: str, managers: Iterable[str]
+    request_id: int, req: Request, target: Actor, email: str, managers: Iterable[str], replaces: Link | None = None
 ) -> list[Notice]:
     """What the deciding duty manager needs to tell a real practitioner from a sock-puppet: who the
-    chat platform says the account is, beside who the register says the practitioner is."""
+    chat platform says the account is, beside who the register says the practitioner is; and, when
+    the practitioner has an account on that platform linked already (``replaces``), that approving
+    unlinks it: someone asking to take over a working account is the case to check most."""
     p, command = req.command.principal, req.command
     text = (
         f"Registration request R{request_id}: the {platform_name(p.platform)} account {p.tenant}/{p.user_id} "
@@ -132,6 +157,7 @@ def registration_notices(
         f"email {as_reported(command.email)}.\n"
         f"The register records {target.practitioner_id} as: {target.name}, {target.role}, {target.organisation}, "
         f"email {email or UNREPORTED}.\n"
+        f"{replacing(target.practitioner_id, replaces)}"
         "Approve only if they are the same person."
     )
     return [
@@ -175,7 +201,9 @@ async def register(ctx: Context, req: Request, session: AsyncSession) -> Result:
         session, ctx.reaches, target.local_authority, kind="registration_request", excluding=(target.practitioner_id,)
     )
     email = await practitioners.recorded_email(session, target.practitioner_id)
-    notices = registration_notices(request_id, req, target, email or "", managers)
+    links = await practitioners.links_on(session, [(target.practitioner_id, principal.platform.value)])
+    replaces = links.get((target.practitioner_id, principal.platform.value))
+    notices = registration_notices(request_id, req, target, email or "", managers, replaces)
     await ctx.notices.enqueue(session, notices, req.now)
     return Result(asked, detail=f"registration R{request_id}")
 
@@ -304,9 +332,10 @@ async def _link(ctx: Context, req: Request, session: AsyncSession, row: Registra
         *(_replaced_notice(row, account, approved) for account in old if account != principal),
     ]
     await ctx.notices.enqueue(session, told, req.now)
+    unlinked = " The account linked before was unlinked and told." if any(a != principal for a in old) else ""
     reply = Reply(
         Outcome.DONE,
-        f"Registration R{row.id} approved: {row.practitioner_id} is linked on {platform_name(row.platform)}.",
+        f"Registration R{row.id} approved: {row.practitioner_id} is linked on {platform_name(row.platform)}.{unlinked}",
     )
     return Result(reply, detail=f"registration R{row.id}")
 

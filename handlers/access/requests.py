@@ -407,10 +407,11 @@ async def pending(ctx: Context, req: Request, session: AsyncSession) -> Result:
             f"waiting {waited(row.created_at, req.now)}; purpose: {purpose or '(not readable)'}"
         )
         ids.append(str(row.id))
+    unlinking = await registration.unlinking(session, registrations)
     for reg in registrations:
         lines.append(
             f"• R{reg.id}: {reg.practitioner_id} asks to link a {platform_name(reg.platform)} account, "
-            f"{when(reg.created_at)}"
+            f"{when(reg.created_at)}{registration.UNLINKS if reg.id in unlinking else ''}"
         )
         ids.append(f"R{reg.id}")
     if not lines:

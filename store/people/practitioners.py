@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Select, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers.vocabulary import Actor, Principal, Role
+from handlers.vocabulary import Actor, Platform, Principal, Role
 from store.db import dialect_insert
 from store.tables.people import ChatIdentity, Practitioner
 from store.tables.register import Involvement
@@ -343,3 +343,26 @@ async def linked_identities(session: AsyncSession, authority: str | None = None)
     if authority:
         stmt = stmt.where(Practitioner.local_authority == authority)
     return [LinkedIdentity(*row) for row in (await session.execute(stmt)).all()]
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """A practitioner's chat account on one platform, and when it was linked."""
+
+    account: Principal
+    linked_at: datetime
+
+
+async def links_on(session: AsyncSession, wanted: Collection[tuple[str, str]]) -> dict[tuple[str, str], Link]:
+    """The accounts linked now to each (practitioner id, platform) of ``wanted``: one read through
+    the links' unique (practitioner, platform) index, whatever their number."""
+    if not wanted:
+        return {}
+    c = ChatIdentity
+    stmt = select(c.practitioner_id, c.platform, c.tenant, c.user_id, c.linked_at).where(
+        tuple_(c.practitioner_id, c.platform).in_(sorted(set(wanted)))
+    )
+    return {
+        (pid, platform): Link(Principal(Platform(platform), tenant, user_id), linked_at)
+        for pid, platform, tenant, user_id, linked_at in (await session.execute(stmt)).all()
+    }

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection
 
 from bot.app import Signpost, build
 from handlers.access import jobs as access_jobs
+from handlers.access import registration
 from handlers.access.policy import POLICY
 from handlers.access.screening import CODE_REFUSED
 from handlers.clock import FakeClock
@@ -214,6 +215,28 @@ async def test_relinking_needs_a_new_approval_and_replaces_the_old_link(app: Sig
     told = [(n.kind, n.account) for n in await notices(app, "P001")]
     assert told[-3:] == [("registration_approved", None), ("email", None), ("registration_replaced", SLACK_USER)]
     assert ("registration_replaced", SLACK_USER) not in told[:-3], "only when an account is replaced"
+
+
+async def test_a_duty_manager_is_warned_that_approving_unlinks_the_account_linked_now(app: Signpost) -> None:
+    """Someone asking to take over a practitioner's working account is the case a duty manager must
+    check most: the ask, `pending` and Home say that approving unlinks the account linked now (and
+    which), the approval says it was unlinked and told. A first link says none of it."""
+    await say(app, SLACK_USER, "register P001")
+    [first_ask] = [n for n in await notices(app, "DM01") if n.kind == "registration_request"]
+    assert "approving unlinks" not in first_ask.text
+    first = await decide(app, "DM01", "approve", "R1")
+    assert "unlinked" not in first.text
+    await say(app, OTHER_SLACK_USER, "register P001")
+    [ask] = [n for n in await notices(app, "DM01") if n.kind == "registration_request"][1:]
+    assert "P001 has another Slack account linked now (T0001/U0001, since " in ask.text, ask.text
+    assert "approving unlinks it" in ask.text
+    waiting = await fresh_say(app, "DM01", "pending")
+    [r2] = [line for line in waiting.lines if line.startswith("• R2")]
+    assert r2.endswith(registration.UNLINKS), r2
+    home = await fresh_say(app, "DM01", "home")
+    assert any(line.startswith("• Registration R2") and line.endswith(registration.UNLINKS) for line in home.lines)
+    approved = await decide(app, "DM01", "approve", "R2")
+    assert approved.text.endswith("The account linked before was unlinked and told."), approved.text
 
 
 async def test_duty_manager_of_another_authority_cannot_decide_a_registration(app: Signpost) -> None:
