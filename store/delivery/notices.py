@@ -457,9 +457,18 @@ async def _drop(session: AsyncSession, kind: str, keyed: ColumnElement[bool], no
     return len(closed)
 
 
+SENT_BODY = json.dumps({"text": "", "buttons": [], "sent": True})
+"""What a delivered notice keeps instead of its text: nothing reads it once sent, and the text may
+hold what a person typed (a denial's reason, a relayed message's first words) that must not lie in
+the store in clear for ``KEEP_CLOSED``, nor in every backup taken meanwhile. Its times, attempts
+and key stay for an operator looking into its delivery; pruning then empties or deletes it."""
+
+
 async def mark_delivered(session: AsyncSession, notice_id: int, now: datetime) -> None:
     await session.execute(
-        update(NoticeRow).where(NoticeRow.id == notice_id, NoticeRow.dropped_at.is_(None)).values(delivered_at=now)
+        update(NoticeRow)
+        .where(NoticeRow.id == notice_id, NoticeRow.dropped_at.is_(None))
+        .values(delivered_at=now, body=SENT_BODY)
     )
 
 

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handlers.vocabulary import Platform, Principal
 from store.db import dialect_insert
 from store.delivery import drops
-from store.delivery.notices import EMAIL_KIND, HELD_AT_MOST, claim_held
+from store.delivery.notices import EMAIL_KIND, HELD_AT_MOST, SENT_BODY, claim_held
 from store.people.practitioners import ACTIVE_STATUS, active_among
 from store.tables.delivery import Notice as NoticeRow
 from store.tables.delivery import NoticeClaim
@@ -184,7 +184,7 @@ async def delivered_many(
     await session.execute(
         update(NoticeRow)
         .where(NoticeRow.id.in_(notice_ids), NoticeRow.dropped_at.is_(None))
-        .values(delivered_at=now, attempts=NoticeRow.attempts + 1, last_error=None)
+        .values(delivered_at=now, attempts=NoticeRow.attempts + 1, last_error=None, body=SENT_BODY)
         .execution_options(synchronize_session=False)
     )
 
@@ -411,7 +411,7 @@ async def email_delivered(session: AsyncSession, notice_id: int, now: datetime, 
             NoticeRow.delivered_at.is_(None),
             or_(NoticeRow.dropped_at.is_(None), NoticeRow.last_error == expired),
         )
-        .values(delivered_at=now, dropped_at=None, attempts=NoticeRow.attempts + 1, last_error=None)
+        .values(delivered_at=now, dropped_at=None, attempts=NoticeRow.attempts + 1, last_error=None, body=SENT_BODY)
         .execution_options(synchronize_session=False)
     )
     return int(result.rowcount or 0) == 1  # type: ignore[attr-defined]  # CursorResult at runtime

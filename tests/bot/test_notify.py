@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 from collections.abc import AsyncIterator, Mapping
 from datetime import datetime, timedelta
 
@@ -1189,3 +1190,26 @@ async def test_an_email_the_mailer_sends_after_it_was_closed_is_not_counted_deli
     rows = {r.id: r for r in await _rows(app)}
     assert rows[first.notice_id].delivered_at is None and rows[first.notice_id].dropped_at is not None
     assert rows[second.notice_id].delivered_at is not None
+
+
+async def test_a_delivered_notice_keeps_no_text_so_a_reason_typed_into_it_is_not_left_in_the_store(
+    app: Signpost,
+) -> None:
+    """A duty manager's reason goes out in a notice as typed: once delivered, the row keeps its
+    times and key but no text (it could name anyone, and the store and its backups would hold it in
+    clear for the month closed notices are kept). A notice still waiting keeps its text."""
+    asker = Principal(Platform.SLACK, "T1", "UASKER")
+    await say(app, asker, "register P001")
+    reason = "ask Hill Primary about Zara Bloom first"
+    assert (await decide(app, "DM01", "deny", "R1", reason)).outcome is Outcome.DONE
+    sent: list[tuple[Principal, Notice]] = []
+    await _link(app, Principal(Platform.SLACK, "T1", "UDM01"), "DM01")
+    box = Outbox(app.ctx, [FakePlatform(Platform.SLACK, sent)])
+    await box.deliver_due()
+    assert any(reason in notice.text and to == asker for to, notice in sent), "the asker was told the reason"
+    rows = await _rows(app)
+    delivered = [r for r in rows if r.delivered_at is not None]
+    assert delivered and all("Zara" not in r.body and json.loads(r.body)["text"] == "" for r in delivered)
+    assert all(r.dedupe_key for r in delivered), "a delivered notice's key stays, so it is never sent twice"
+    waiting = [r for r in rows if r.delivered_at is None and r.dropped_at is None]
+    assert all(json.loads(r.body)["text"] for r in waiting), "a notice not yet sent keeps its text"
