@@ -260,6 +260,10 @@ class ImportReport:
     # Children this import destroyed or moved to a fresh data key (a corrected date of birth): the
     # old row versions hold what must die with them, so the import compacts after its commit.
     shredded: int = 0
+    # Of those destroyed, children whose date of birth this import corrected (``--destroy-redated``):
+    # their earlier date's key lives on for the other children born then, so a backup taken before
+    # still opens them with this key file until a key rotation (``REDATED_NOTE``).
+    redated_destroyed: int = 0
     compaction: str = ""  # what that compaction did ("" when nothing needed it)
     compaction_pending: str = ""  # why compaction did not finish: the bytes may still be there
     # Children and practitioners this import names, bad rows included: a reference to one of them
@@ -291,6 +295,8 @@ class ImportReport:
                 "retention run dated later than this import has already destroyed the records of their birth "
                 "dates (is a clock ahead, here or where retention ran?); they are treated as past retention."
             )
+        if self.redated_destroyed:
+            notes.append(REDATED_NOTE.format(records=plural(self.redated_destroyed, "record")))
         if self.destroyed or self.destroyed_involvements:
             notes.append(
                 f"{plural(self.destroyed, 'child row')} and {plural(self.destroyed_involvements, 'involvement row')} "
@@ -306,6 +312,16 @@ class ImportReport:
         if self.compaction_pending:
             notes.append(self.compaction_pending)
         return notes
+
+
+REDATED_NOTE = (
+    "{records} destroyed for a corrected date of birth can still be opened, with this key file, in a backup taken "
+    "before this import (the earlier date's key lives on for the other children born that day): run `signpost keys "
+    "rotate`, with every server stopped, so that the key file opens no earlier backup, and keep no older copy of the "
+    "key file."
+)
+"""The operator's note after ``--destroy-redated`` destroyed a record: destruction outside retention
+punctures no key, and a rotation is what takes every earlier backup out of the key file's reach."""
 
 
 def _ahead(rows: Sequence[ChildRow], past: Sequence[int], today: date) -> int:
@@ -1557,6 +1573,10 @@ class _Run:
                 self.redated |= redated
                 past = tuple(ref for ref in past if ref not in redated)
             if past:
+                if self.destroy_redated:
+                    due = set(past)
+                    moved = await children.redated(self.session, self.keys, [r for r in batch if r.ref in due])
+                    report.redated_destroyed += len(moved)
                 destroyed, _ = await retention.destroy(self.session, self.keys, past, self.now)  # held before
                 report.shredded += destroyed
                 report.past_retention_held += destroyed

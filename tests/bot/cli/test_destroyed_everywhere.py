@@ -9,8 +9,10 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
+from store.register.feeds import REDATED_NOTE
 from tests.bot.cli.conftest import Cli
 from tests.factories import CHILDREN_HEADER, PRACTITIONERS
+from tests.store.keys.test_backup import restored
 
 REF = "9434765919"
 MARKER = "Qzlamarker Vale"  # a child's name, put under local_authority by a row out of line
@@ -82,3 +84,33 @@ async def test_a_name_under_local_authority_is_gone_after_decommissioning(
     assert (await cli.run("backup", str(backup))).code == 2 and not backup.exists()
     stores = [Path(db_url.split("///", 1)[1])] if db_url.startswith("sqlite") else [_plain_dump(db_url, tmp_path)]
     assert _files_holding(MARKER.encode(), *stores) == []
+
+
+async def test_a_record_destroyed_for_a_corrected_date_is_out_of_an_earlier_backups_reach_after_a_rotation(
+    cli: Cli, db_url: str, tmp_path: Path
+) -> None:
+    """`import --destroy-redated` punctures no key (the earlier date's lives on for the other
+    children born that day): a backup taken before it, restored beside the key file, served the child
+    again (forensic review). The import says so and what to do; once the key file is rotated, that
+    backup is refused before anything of it is read."""
+    practitioners = tmp_path / "practitioners.csv"
+    practitioners.write_text(PRACTITIONERS, encoding="utf-8")
+    assert (await cli.run("import", str(practitioners), _children(tmp_path, "children.csv", 2016))).code == 0
+    before = tmp_path / "before.backup"
+    assert (await cli.run("backup", str(before))).code == 0
+    year = date.today().year - 30
+    destroyed = await cli.run("import", "--destroy-redated", _children(tmp_path, "redated.csv", year))
+    assert destroyed.code == 0, destroyed.err
+    note = REDATED_NOTE.format(records="1 record")
+    assert note in " ".join(destroyed.out.split()), destroyed.out
+    assert MARKER not in destroyed.out + destroyed.err and REF not in destroyed.out + destroyed.err
+    roll = tmp_path / "roll.csv"
+    roll.write_text(f"{CHILDREN_HEADER}\n,Zeb,Qzfamily,,2016-03-04,M,ZZ9 9QX,,\n", encoding="utf-8")
+    async with restored(db_url, before) as old:
+        env = {"SIGNPOST_DATABASE_URL": old.engine.url.render_as_string(hide_password=False)}
+        served = await cli.run("match", str(roll), "--as", "AD01", env=env)
+        assert (await cli.run("keys", "rotate")).code == 0
+        refused = await cli.run("match", str(roll), "--as", "AD01", env=env)
+    assert served.code == 0 and f"2,match,1,{REF}" in served.out, (served.code, served.out, served.err)
+    assert refused.code == 2 and "needs key generation 1, which the key file no longer holds" in refused.err
+    assert REF not in refused.out
