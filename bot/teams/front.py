@@ -705,6 +705,20 @@ def _activity_tenants(body: dict[str, Any]) -> set[str | None]:
     return {t.strip().lower() if isinstance(t, str) else None for t in named} or {None}
 
 
+SHARED_THREAD = "19:"
+"""How a team channel's, a group chat's and a meeting's conversation id begins in Teams (a 1:1 chat
+with a bot is ``a:…``)."""
+
+
+def is_personal(conversation: ConversationAccount) -> bool:
+    """Whether a conversation is a person's 1:1 chat with the bot: said so, and not a shared
+    thread's id. The type alone is what the sender says; an activity calling a channel "personal"
+    (anonymous development mode, or a forged one) must not have results posted, or a person's
+    private chat remembered, there."""
+    kind, conversation_id = conversation.conversation_type, conversation.id
+    return kind == "personal" and isinstance(conversation_id, str) and not conversation_id.startswith(SHARED_THREAD)
+
+
 @dataclass(frozen=True)
 class Asker:
     """Who sent an activity, and where from: stable ids (the principal) for everything, plus the
@@ -744,7 +758,7 @@ class Asker:
             principal=Principal(Platform.TEAMS, tenant, sender.aad_object_id),
             teams_user_id=sender.id,
             # Anything not known to be the 1:1 chat is treated as shared: results never go there.
-            personal=conversation.conversation_type == "personal",
+            personal=is_personal(conversation),
             channel_id=str(activity.channel_id or "msteams"),
             service_url=activity.service_url,
             # Its name is optional in an activity, but None is not a name: give none rather than None.

@@ -104,6 +104,25 @@ async def test_a_note_the_channel_refuses_after_a_private_answer_brings_no_apolo
     assert line["status"] == 429 and line["level"] == "warning"
 
 
+async def test_a_channel_thread_called_personal_gets_no_signposts_and_is_not_remembered_as_the_private_chat(
+    teams: TeamsApp, connector: FakeConnector, loaded: Signpost
+) -> None:
+    """The conversation type is what the activity says: one calling a team channel's thread
+    "personal" (a forged activity, or anonymous development mode) is answered as a channel is,
+    the signposts going to a 1:1 chat, and the thread is never kept as the person's private chat."""
+    thread = {"id": "19:general@thread.tacv2", "conversationType": "personal"}
+    response = await teams.post(message(PRIYA, AMY, connector.url, thread))
+    assert response.status == 202
+    in_thread = connector.messages_in("19:general@thread.tacv2")
+    assert [m.text for m in in_thread] == ["I've sent you the answer privately."]
+    assert all(m.card is None or "Sam Carter" not in texts_of(m.card) for m in in_thread)
+    private = [s for s in connector.sent if s.conversation_id.startswith("a:personal-")]
+    assert len(private) == 1 and private[0].card is not None and "Sam Carter" in texts_of(private[0].card)
+    async with loaded.ctx.db.read() as session:
+        references = [row.reference for row in (await session.execute(select(TeamsConversation))).scalars()]
+    assert all("19:general" not in reference for reference in references), references
+
+
 async def test_channel_mention_uses_the_remembered_personal_chat(teams: TeamsApp, connector: FakeConnector) -> None:
     """Someone who has talked to the bot 1:1 gets channel answers in that chat; none is created."""
     await teams.post(message(PRIYA, "help", connector.url))
