@@ -326,7 +326,12 @@ LIBRARIES = (
 # Loggers capped higher still: their warnings say only what Signpost logs itself, in its own terms.
 # The Agents SDK's token validator warns of a wrong audience, issuer or tenant, and the Teams front
 # end logs the same rejection (``teams_request_rejected``): one line per forged request, not two.
-QUIETER = {"microsoft_agents.hosting.core.authorization.jwt.jwt_token_validator": logging.ERROR}
+# Its user-token client warns "App ID is not provided" with every activity in anonymous development
+# mode, which Signpost says once at start (``teams_anonymous_mode``): a message is one line.
+QUIETER = {
+    "microsoft_agents.hosting.core.authorization.jwt.jwt_token_validator": logging.ERROR,
+    "microsoft_agents.hosting.core.connector.client.user_token_client": logging.ERROR,
+}
 
 
 def _thread_ended(args: threading.ExceptHookArgs) -> None:

@@ -20,6 +20,7 @@ from tests.bot.teams.teams_support import (
     TeamsApp,
     _base,
     invoke,
+    message,
     personal,
     teams_events,
     texts_of,
@@ -192,3 +193,15 @@ async def test_a_form_sent_without_its_input_is_audited_and_logged_once(
         "input missing or too long",
         "P002",
     )
+
+
+async def test_a_message_in_anonymous_mode_adds_no_library_warning_to_its_line(
+    teams: TeamsApp, connector: FakeConnector, loaded: Signpost
+) -> None:
+    """Without an app id (anonymous development mode) the Agents SDK warned "App ID is not
+    provided" with every activity: a second line per request, saying what Signpost says once at
+    start. A message is its command's one line."""
+    with logged_at("info") as log:
+        response = await teams.post(message(PRIYA, "help", connector.url))
+    assert response.status == 202
+    assert log.events() == ["command"], log.lines()
