@@ -20,7 +20,7 @@ from store.delivery import drops
 from store.keys.crypto import KeyRing
 from store.prepared import Prepared
 from store.register.children import first_held
-from store.skew import ahead_after
+from store.skew import ahead_after, due_then_ahead
 from store.tables.delivery import Notice as NoticeRow
 from store.tables.delivery import NoticeClaim
 from store.tables.people import AccessGrant, AccessRequest, RelayMessage
@@ -243,8 +243,8 @@ async def pending(
     Those held by a clock ahead (``HELD_AT_MOST``) are due too, after the others: each read through
     its own range of ``ix_notices_pending`` (an OR of the two would read every undelivered notice)."""
     first = waiting_before(now)
-    rows: list[NoticeRow] = []
-    for held in (NoticeRow.not_before <= now, NoticeRow.not_before > ahead_after(now, HELD_AT_MOST)):
+
+    async def read(held: Any, n: int) -> list[NoticeRow]:
         due = (
             select(NoticeRow)
             .outerjoin(first, first.c.recipient_id == NoticeRow.recipient_id)
@@ -258,8 +258,10 @@ async def pending(
         )
         if recipients is not None:
             due = due.where(NoticeRow.recipient_id.in_(list(recipients)))
-        if len(rows) < limit:
-            rows += await first_held(session, keys, due, NoticeRow.child_ref, NoticeRow.id, limit - len(rows))
+        return list(await first_held(session, keys, due, NoticeRow.child_ref, NoticeRow.id, n))
+
+    now_due, ahead = NoticeRow.not_before <= now, NoticeRow.not_before > ahead_after(now, HELD_AT_MOST)
+    rows = await due_then_ahead(read, now_due, ahead, limit)
     return [(row.id, decode(row)) for row in rows]
 
 
