@@ -27,7 +27,7 @@ from handlers.vocabulary import Actor, Principal
 from store.delivery.notices import CLOSED, DECIDED, drop_decided
 from store.keys.crypto import KeyRing
 from store.register.children import first_held, still_held
-from store.skew import ahead_after
+from store.skew import ahead_after, due_then_ahead
 from store.tables.people import AccessGrant, AccessRequest, ChatIdentity, Practitioner, RegistrationRequest
 from store.tables.register import Child
 
@@ -57,12 +57,13 @@ def started_ahead(start: Any, now: datetime) -> ColumnElement[bool]:
 async def _due_or_ahead(
     session: AsyncSession, keys: KeyRing, due: Select[Any], ahead: Select[Any], child_ref: Any, key: Any, limit: int
 ) -> list[Any]:
-    """The first ``limit`` rows past their end (``due``), then those stamped ahead (``ahead``):
-    each read through its own index range (an OR of the two would read every open row)."""
-    found = await first_held(session, keys, due, child_ref, key, limit)
-    if len(found) < limit:
-        found += await first_held(session, keys, ahead, child_ref, key, limit - len(found))
-    return found
+    """The first ``limit`` rows past their end (``due``), then those stamped ahead (``ahead``),
+    none about a child destroyed whatever its row says (``first_held``)."""
+
+    async def read(stmt: Select[Any], n: int) -> list[Any]:
+        return await first_held(session, keys, stmt, child_ref, key, n)
+
+    return await due_then_ahead(read, due, ahead, limit)
 
 
 def _no_sync(stmt: Any) -> Any:
@@ -160,6 +161,15 @@ async def pending_registrations(
     return list(result.scalars())
 
 
+async def pending_registrations_to_act_as(
+    session: AsyncSession, practitioner_id: str, platform: str, opened_after: datetime, now: datetime
+) -> list[RegistrationRequest]:
+    """Open registrations asking to link an account on ``platform`` to ``practitioner_id``, by id."""
+    r = RegistrationRequest
+    stmt = select(r).where(*_open_registration(opened_after, now), r.practitioner_id == practitioner_id)
+    return list((await session.execute(stmt.where(r.platform == platform).order_by(r.id))).scalars())
+
+
 async def due_registration_expiries(
     session: AsyncSession, opened_by: datetime, now: datetime, limit: int = 100
 ) -> list[RegistrationRequest]:
@@ -167,12 +177,12 @@ async def due_registration_expiries(
     first, then those opened by a clock ahead of ``now``'s (``started_ahead``), each range through
     ``ix_registration_requests_state_created_at``."""
     r = RegistrationRequest
-    found: list[RegistrationRequest] = []
-    for opened in (r.created_at <= opened_by, started_ahead(r.created_at, now)):
-        if len(found) < limit:
-            page = select(r).where(r.state == PENDING, opened).order_by(r.created_at, r.id).limit(limit - len(found))
-            found += (await session.execute(page)).scalars()
-    return found
+
+    async def read(opened: Any, n: int) -> list[RegistrationRequest]:
+        page = select(r).where(r.state == PENDING, opened).order_by(r.created_at, r.id).limit(n)
+        return list((await session.execute(page)).scalars())
+
+    return await due_then_ahead(read, r.created_at <= opened_by, started_ahead(r.created_at, now), limit)
 
 
 async def _take_back_registration_asks(
