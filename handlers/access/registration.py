@@ -330,6 +330,7 @@ async def _link(ctx: Context, req: Request, session: AsyncSession, row: Registra
     told = [
         *every_contact(row.practitioner_id, LINKED, text, dedupe_key=key),
         *(_replaced_notice(row, account, approved) for account in old if account != principal),
+        *await _now_unlinking(ctx, session, row, principal, req.now),
     ]
     await ctx.notices.enqueue(session, told, req.now)
     unlinked = " The account linked before was unlinked and told." if any(a != principal for a in old) else ""
@@ -338,6 +339,46 @@ async def _link(ctx: Context, req: Request, session: AsyncSession, row: Registra
         f"Registration R{row.id} approved: {row.practitioner_id} is linked on {platform_name(row.platform)}.{unlinked}",
     )
     return Result(reply, detail=f"registration R{row.id}")
+
+
+async def _now_unlinking(
+    ctx: Context, session: AsyncSession, row: RegistrationRequest, linked: Principal, now: datetime
+) -> list[Notice]:
+    """For the duty managers asked to decide the practitioner's other open registrations on that
+    platform: approving one of those now unlinks the account ``row`` has just linked, which their
+    ask (made before it) could not say (``replacing``). Keyed as the ask, so that deciding it drops
+    this too if it has not gone out."""
+    others = await store.pending_registrations_to_act_as(
+        session, row.practitioner_id, row.platform, lifetime_cutoff(now), now
+    )
+    found: list[Notice] = []
+    replaces = Link(linked, now)
+    for other in others:
+        if other.id == row.id:
+            continue
+        managers = await who_is_told(
+            session,
+            ctx.reaches,
+            await authority_now(session, other),
+            kind="registration_request",
+            excluding=(row.practitioner_id,),
+        )
+        text = (
+            f"Registration request R{other.id}, asking to act as {row.practitioner_id}, would now replace an "
+            f"account: R{row.id} was approved meanwhile.\n{replacing(row.practitioner_id, replaces)}"
+            "Approve only if they are the same person."
+        )
+        found += [
+            Notice(
+                pid,
+                "registration_request",
+                text,
+                decision_buttons(f"R{other.id}"),
+                f"registration:{other.id}:after:{row.id}:{pid}",
+            )
+            for pid in managers
+        ]
+    return found
 
 
 def _replaced_notice(row: RegistrationRequest, account: Principal, approved: str) -> Notice:

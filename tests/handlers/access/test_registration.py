@@ -239,6 +239,28 @@ async def test_a_duty_manager_is_warned_that_approving_unlinks_the_account_linke
     assert approved.text.endswith("The account linked before was unlinked and told."), approved.text
 
 
+async def test_a_registration_asked_before_another_was_approved_is_told_again_that_it_now_unlinks(
+    app: Signpost,
+) -> None:
+    """Two accounts ask to act as P001, which has no Slack link: both asks say nothing of one.
+    Approving the first links it; the duty managers are then told that approving the second now
+    unlinks that account, with its buttons; deciding the second drops that word if still unsent."""
+    await say(app, SLACK_USER, "register P001")
+    await say(app, OTHER_SLACK_USER, "register P001")
+    await decide(app, "DM01", "approve", "R1")
+    later = [n for n in await notices(app, "DM01") if n.kind == "registration_request"][2:]
+    assert [n.dedupe_key for n in later] == ["registration:2:after:1:DM01"], later
+    assert "R1 was approved meanwhile" in later[0].text
+    assert "P001 has another Slack account linked now (T0001/U0001, since " in later[0].text
+    assert [b.command for b in later[0].buttons] == ["approve R2", "deny R2"]
+    await decide(app, "DM01", "deny", "R2", "not them")
+    async with app.ctx.db.read() as session:
+        [row] = (
+            await session.execute(select(NoticeRow).where(NoticeRow.dedupe_key == "registration:2:after:1:DM01"))
+        ).scalars()
+    assert row.dropped_at is not None and row.delivered_at is None
+
+
 async def test_duty_manager_of_another_authority_cannot_decide_a_registration(app: Signpost) -> None:
     await say(app, SLACK_USER, "register S001")
     recipients = [n.recipient_id for n in await notices(app)]
