@@ -92,6 +92,36 @@ def _size(feed: Feed) -> int | None:
         return None
 
 
+FEED_CHANGED = (
+    "nothing was imported: {name} changed while it was being imported (written to, cut short or replaced); "
+    "import it again once it is written in full"
+)
+
+
+class FeedChanged(Exception):
+    """A feed file read by the import is not the file it was when the import began."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+def _stamp(feed: Feed) -> tuple[int, int, int, int] | None:
+    """What tells a feed file apart from itself changed: its device and inode, size and change time."""
+    if feed.path is None:
+        return None
+    try:
+        found = feed.path.stat()
+    except OSError:
+        return None
+    return (found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns)
+
+
+def _changed_feed(feeds: Sequence[Feed], stamps: Sequence[tuple[int, int, int, int] | None]) -> str | None:
+    """The first feed file that is not as it was when the import began (None: all are)."""
+    return next((str(feed.path) for feed, was in zip(feeds, stamps, strict=True) if _stamp(feed) != was), None)
+
+
 async def _import(
     ctx: Context,
     audit: Audit,
@@ -106,11 +136,18 @@ async def _import(
 ) -> ImportReport:
     """Import in one transaction that also holds ``also``'s writes (told what was imported) and the
     outcome event."""
+    stamps = [_stamp(feed) for feed in feeds]
     files = _files(feeds)
     audit.detail = extra + _asked(files, destroy_redated)
     await audit.started()
 
     async def outcome(session: AsyncSession, report: ImportReport) -> None:
+        # Last, before anything commits: every row was read and checked, but from a file that may
+        # have been written to meanwhile (what was read is then neither the file audited nor the
+        # file as it is): as a roll's match, nothing is imported.
+        changed_feed = await asyncio.to_thread(_changed_feed, feeds, stamps)
+        if changed_feed is not None:
+            raise FeedChanged(changed_feed)
         if also is not None:
             await also(session, report)
         changed = sum(report.changed.values())
@@ -128,7 +165,12 @@ async def _import(
             on_step=on_step,
             destroy_redated=destroy_redated,
         )
+    except FeedChanged as changed:
+        raise Failed(FEED_CHANGED.format(name=changed.name), reason="feed changed") from None
     except FeedRejected as rejected:
+        if (changed_feed := await asyncio.to_thread(_changed_feed, feeds, stamps)) is not None:
+            # Its problems may be the change's (a row cut short): the change is what to tell.
+            raise Failed(FEED_CHANGED.format(name=changed_feed), reason="feed changed") from None
         audit.detail = extra + _detail(rejected.report, files, destroy_redated)
         problems = rejected.report.problems
         raise ImportRefused([str(problem) for problem in problems], problems.total) from None

@@ -21,7 +21,7 @@ from handlers.operator import audit as operator_audit
 from handlers.operator import lifecycle as operator_lifecycle
 from handlers.operator import people as operator_people
 from handlers.operator import register as operator_register
-from handlers.operator.common import audited
+from handlers.operator.common import Failed, audited
 from handlers.vocabulary import Action
 from store.audit import chain as audit_chain
 from store.audit import sar
@@ -521,6 +521,34 @@ async def test_a_done_event_whose_transaction_rolls_back_is_not_the_outcome(
                 paths = [Path(p) for p in write_feeds(tmp_path)]
                 await operator_register.import_paths(app.ctx, audit, paths, on_step=fails_at_commit)
     assert [e.outcome for e in await events(db, "import")] == ["started", "failed"]
+    async with db.read() as session:
+        assert await demo.count_children(session) == 0
+
+
+@pytest.mark.parametrize("change", ["appended", "cut short"])
+async def test_a_feed_written_to_while_it_is_imported_is_not_imported(
+    cli: Cli, db: Database, tmp_path: Path, change: str
+) -> None:
+    """A children feed appended to, or cut short, while the import reads it: what was read is
+    neither the file the audit describes nor the file as it is. As a roll changed under `match`,
+    nothing is imported, in one line saying what to do, audited `failed` (a row cut short is not
+    reported as the row's problem)."""
+    paths = [Path(p) for p in write_feeds(tmp_path)]
+    children = next(p for p in paths if p.name == "children.csv")
+    whole = children.read_text(encoding="utf-8")
+
+    def write_meanwhile(_: int) -> None:
+        if change == "appended":
+            children.write_text(whole + whole.splitlines()[-1].replace("Amy", "Ann") + "\n", encoding="utf-8")
+        else:
+            children.write_text(whole[: len(whole) // 2], encoding="utf-8")
+
+    async with opened(create=True) as app:
+        with pytest.raises(Failed) as failed:
+            async with audited(app.ctx, "ops", Action.IMPORT) as audit:
+                await operator_register.import_paths(app.ctx, audit, paths, on_progress=write_meanwhile)
+    assert str(failed.value) == operator_register.FEED_CHANGED.format(name=children), str(failed.value)
+    assert [(e.outcome, e.detail) for e in await events(db, "import")][-1][0] == "failed"
     async with db.read() as session:
         assert await demo.count_children(session) == 0
 
