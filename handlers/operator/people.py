@@ -58,8 +58,16 @@ async def totp_enrol(ctx: Context, audit: Audit, practitioner_id: str, *, replac
     seed = totp.new_seed()
     async with ctx.db.write() as session:
         actor = await _actor(session, practitioner_id)
-        existing = await credentials.get(session, actor.practitioner_id)
         audit.detail = f"for {actor.practitioner_id}"
+        if actor.status != ACTIVE_STATUS:
+            # A leaver's authenticator was removed as they left, and one they return to must be
+            # new: one issued while they were away would be waiting for them on their return.
+            raise Refused(
+                f"{actor.practitioner_id} has left; if they are back, run `signpost practitioner return "
+                f"{actor.practitioner_id}` first, then enrol them",
+                reason="practitioner not active",
+            )
+        existing = await credentials.get(session, actor.practitioner_id)
         if existing is not None and existing.state == ACTIVE and not replace:
             raise Refused(
                 f"{actor.practitioner_id} already has a working authenticator; "
@@ -156,7 +164,11 @@ async def come_back(ctx: Context, audit: Audit, practitioner_id: str) -> Standin
             await audit.done_in(session, f"{actor.practitioner_id} was already active")
             return Standing(actor.practitioner_id, changed=False)
         await practitioners.set_status(session, actor.practitioner_id, ACTIVE_STATUS)
-        await audit.done_in(session, f"{actor.practitioner_id} active again")
+        # None should be left (leaving removes it, and none is issued to a leaver), but a store
+        # older than that rule may hold one: a returner's authenticator is always a new one.
+        removed = await credentials.reset(session, actor.practitioner_id)
+        also = "; an authenticator left from before was removed" if removed else ""
+        await audit.done_in(session, f"{actor.practitioner_id} active again{also}")
     return Standing(actor.practitioner_id, changed=True)
 
 

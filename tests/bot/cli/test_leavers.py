@@ -12,7 +12,8 @@ from sqlalchemy import select
 
 from handlers.vocabulary import Platform, Principal
 from store.db import Database
-from store.people import access, practitioners
+from store.keys.crypto import KeyRing
+from store.people import access, credentials, practitioners
 from store.tables.audit import AuditEvent
 from store.tables.people import AccessRequest
 from tests.bot.cli.conftest import Cli
@@ -139,4 +140,28 @@ async def test_a_leavers_access_to_a_shielded_record_ends_with_their_standing(
         assert not await access.decide_request(session, waiting, access.APPROVED, "AD01", now)
     assert await details(db, "practitioner_leave") == [
         ("done", "P001 left; authenticator removed; 1 access request(s) closed undecided; 1 grant(s) ended")
+    ]
+
+
+async def test_a_leaver_is_given_no_authenticator_and_one_left_from_before_goes_on_their_return(
+    cli: Cli, db: Database, keys: KeyRing, tmp_path: Path
+) -> None:
+    """`totp enrol` for someone who has left is refused, saying to record their return first: an
+    authenticator issued while they were away was waiting for them, and worked, on their return (a
+    hostile tester). One a store holds from before that rule is removed by their return, so a
+    returner's authenticator is always a new one."""
+    assert (await cli.run("import", *write_feeds(tmp_path))).code == 0
+    assert (await cli.run("practitioner", "leave", "P001")).code == 0
+    secret = tmp_path / "away.secret"
+    refused = await cli.run("totp", "enrol", "P001", "--secret-file", str(secret))
+    assert refused.code == 2 and "P001 has left" in refused.said and "practitioner return P001" in refused.said
+    assert not secret.exists()
+    assert await details(db, "totp_enrol") == [("refused", "for P001; practitioner not active")]
+    async with db.write() as session:  # as a store from before this rule may hold
+        await credentials.enrol(session, keys, "P001", b"0" * 20, datetime.now(UTC))
+    assert (await cli.run("practitioner", "return", "P001")).code == 0
+    async with db.read() as session:
+        assert await credentials.get(session, "P001") is None
+    assert await details(db, "practitioner_return") == [
+        ("done", "P001 active again; an authenticator left from before was removed")
     ]
