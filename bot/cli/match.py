@@ -56,7 +56,8 @@ def add_commands(sub: Any) -> None:
 
 
 def top_count(text: str) -> int:
-    value = int(text) if text.strip().isdigit() else 0
+    typed = text.strip()
+    value = int(typed) if typed.isascii() and typed.isdigit() else 0  # never a full-width five, nor "²"
     if not 1 <= value <= 100:
         raise argparse.ArgumentTypeError("not a number of candidates from 1 to 100")
     return value

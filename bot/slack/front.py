@@ -144,7 +144,8 @@ class ShortRateLimitRetryHandler(AsyncRateLimitErrorRetryHandler):
         waits = [v for k, vs in response.headers.items() if k.lower() == "retry-after" for v in vs]
         # Only whole seconds are waited out here (slack_sdk reads no other form); an HTTP date
         # fails the call now, and the outbox waits it out (``bot.delivery.retry_after`` reads both).
-        return all(v.strip().isdigit() and int(v) <= RETRY_AFTER_MOST for v in waits)
+        # ASCII digits only: "²".isdigit() is true and int("²") raises.
+        return all(v.strip().isascii() and v.strip().isdigit() and int(v) <= RETRY_AFTER_MOST for v in waits)
 
 
 def retry_handlers() -> list[AsyncRetryHandler]:

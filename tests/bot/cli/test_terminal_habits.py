@@ -453,8 +453,11 @@ def test_output_cut_short_by_its_reader_ends_quietly(cli: Cli, tmp_path: Path) -
     assert b"Traceback" not in done.stderr and b"BrokenPipe" not in done.stderr
 
 
-def test_a_bad_top_count_names_the_option_not_a_function(cli: Cli, tmp_path: Path) -> None:
-    run = cli("match", str(tmp_path / "rows.csv"), "--as", "AD01", "--top", "abc")
+@pytest.mark.parametrize("typed", ["abc", "\uff15", "\u00b2"], ids=["letters", "full-width five", "superscript two"])
+def test_a_bad_top_count_names_the_option_not_a_function(cli: Cli, tmp_path: Path, typed: str) -> None:
+    """Only ASCII digits are a count: a full-width five (U+FF15) was taken as 5, and "²" (a digit to
+    ``str.isdigit``, not to ``int``) was answered as argparse answers an exception it caught."""
+    run = cli("match", str(tmp_path / "rows.csv"), "--as", "AD01", "--top", typed)
     assert run.code == 2
     assert "argument --top: not a number of candidates from 1 to 100" in run.err
     assert "_positive" not in run.err and "top_count" not in run.err

@@ -130,6 +130,17 @@ async def test_a_long_retry_after_fails_the_notice_at_once_instead_of_waiting_it
     assert post.answer["error"] == "ratelimited"
 
 
+async def test_a_retry_after_of_digits_that_are_not_ascii_fails_the_notice_not_the_sender(
+    slack_app: SlackHarness,
+) -> None:
+    """A Retry-After of "²" (a digit to ``str.isdigit``, not to ``int``) is no number of seconds to
+    wait: the send fails as ratelimited (the outbox retries it), never with a ValueError."""
+    slack_app.fake.rate_limit("chat.postMessage", retry_after="\u00b2")
+    async with asyncio.timeout(30):
+        with pytest.raises(DeliveryFailed, match="ratelimited"):
+            await slack_app.front.deliverer.deliver(to(DUTY), NOTICE)
+
+
 async def test_failed_notice_raises_delivery_failed_and_logs_no_personal_data(
     slack_app: SlackHarness,
 ) -> None:
