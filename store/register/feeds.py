@@ -388,7 +388,7 @@ class _RowCount:
     """The rows of one ``kind`` feed, as the import reads them: its records (a quoted field may run
     over lines: one record, as the csv module reads it) after its header, but not a blank one, nor
     the header again (exports joined into one file, in any column order: the import reads it as a
-    header, ``_is_header``). Records before the header that hold nothing are no part of the feed."""
+    header, ``is_header``). Records before the header that hold nothing are no part of the feed."""
 
     def __init__(self, kind: FeedKind) -> None:
         self.kind = kind
@@ -438,7 +438,7 @@ class _RowCount:
             return
         if self.named is None:
             self._header(cells)
-        elif not _is_header(cells, self.kind, self.named):
+        elif not is_header(cells, self.kind, self.named):
             self.total += 1
 
     def _header(self, cells: list[str]) -> None:
@@ -464,7 +464,7 @@ class _RowCount:
         starts += [at for found in _MAYBE_NOT_A_ROW.finditer(body) if (at := found.start() + 1) < len(body)]
         for at in starts:
             cells = _cells(body[at : body.index(b"\n", at) + 1])
-            if not any(cell.strip() for cell in cells) or _is_header(cells, self.kind, self.named):
+            if not any(cell.strip() for cell in cells) or is_header(cells, self.kind, self.named):
                 self.total -= 1
 
 
@@ -1081,7 +1081,7 @@ def _rows(
         for line, values in csv_rows(reader, name, problems):  # line: where the row begins
             if not any(v.strip() for v in values):
                 continue
-            if _is_header(values, kind, named):
+            if is_header(values, kind, named):
                 # Exports joined into one file (``cat``): each part's header, in its own column
                 # order, says how the rows after it are read. Its cells were each a problem.
                 header_again, unnamed = without_unnamed_tail(values)
@@ -1117,7 +1117,7 @@ def header_row(reader: Any, name: str, problems: list[RowProblem]) -> tuple[int,
     return None
 
 
-def _is_header(values: list[str], kind: FeedKind, named: frozenset[str]) -> bool:
+def is_header(values: list[str], kind: FeedKind, named: frozenset[str]) -> bool:
     """Whether a row is the feed's header again (any column order). Its first cell is checked first:
     a data row's first field (a reference, an id) is no column name, so the row is not looked at further."""
     first = values[0].strip()

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from bot.app import Signpost
 from handlers.reconcile import BatchFailed, run_batch
-from handlers.roll import ROWS_PER_CHUNK, Roll, read_roster
+from handlers.roll import ROWS_PER_CHUNK, Roll, chunks, read_roster
 from store.tables.audit import AuditEvent
 from tests.bot.cli.test_match import ROLL, roll_csv
 from tests.factories import CHILDREN_HEADER
@@ -95,3 +95,20 @@ async def test_a_rolls_file_name_is_kept_nowhere_in_its_audit_event(signpost: Si
     assert terms is not None and "sha256=" in terms, terms
     assert "Amelia" not in terms and "Thornton" not in terms and ".csv" not in terms, terms
     assert "Amelia" not in (event.detail or ""), event.detail
+
+
+def test_a_roll_of_two_exports_joined_reads_the_second_header_as_a_header(tmp_path: Path) -> None:
+    """Two exports joined into one file (the second saved with a byte-order mark, its columns in
+    another order): an import reads the header again as a header, and so does a roll, each row
+    by the header above it. It was refused, the header counted as a row of bad values."""
+    second_header = "given_names,family_name,child_ref,aliases,date_of_birth,sex,postcode,local_authority,shielded"
+    path = tmp_path / "joined.csv"
+    path.write_text(
+        f"{CHILDREN_HEADER}\n,Amelia,Thornton,,2014-04-03,,,,\n"
+        f"\ufeff{second_header}\nKai,Morton,,,2015-02-14,,NE4 7YH,,\n",
+        encoding="utf-8",
+    )
+    roster = read_roster(Roll.from_path(path))
+    assert roster.rows == 2
+    rows = [row for chunk in chunks(roster) for row in chunk]
+    assert [(row.line, row.query.family_name) for row in rows] == [(2, "Thornton"), (4, "Morton")]
