@@ -74,12 +74,22 @@ def first_code_asked_at(specs: Sequence[Spec], actor: Actor | None) -> str:
     """What Signpost first asks ``actor`` for a code at, to follow "at their first" or "at your next":
     a search, for whoever may search; otherwise a use of the commands of their role that need one
     (an admin searches nothing: approve and deny standing in for a duty manager, unlink, decommission …)."""
+    stepped = [spec for spec in _listed(specs, actor) if spec.stepup is not StepUp.NONE and spec.role is not None]
+    names = [spec.name for spec in stepped]
     if may_search(actor):
-        return "search"
-    names = [spec.name for spec in _listed(specs, actor) if spec.stepup is not StepUp.NONE and spec.role is not None]
+        # A duty manager's `pending` asks as a search does: whichever they send first.
+        deciding = [spec.name for spec in stepped if spec.role in DECIDERS]
+        return "search" if not deciding else "search or use of " + _either(deciding)
     if not names:
         return "command that needs one"
-    return "use of " + (names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}")
+    return "use of " + _either(names)
+
+
+DECIDERS = (Role.DUTY_MANAGER, Role.ADMIN)
+
+
+def _either(names: Sequence[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
 
 
 def _listed(specs: Sequence[Spec], actor: Actor | None) -> list[Spec]:

@@ -528,6 +528,12 @@ async def test_totp_enrol_says_where_an_admin_s_first_code_is_asked_not_a_search
     ), admin.out
     practitioner = await cli.run("totp", "enrol", "P002", "--secret-file", str(tmp_path / "p002.secret"))
     assert practitioner.code == 0 and practitioner.out.rstrip().endswith(f"{first} search."), practitioner.out
+    # A duty manager who also searches is asked at whichever comes first (a newcomer's `pending`
+    # asked, where the line had said "at their first search").
+    manager = await cli.run("totp", "enrol", "DM01", "--secret-file", str(tmp_path / "dm01.secret"))
+    assert manager.code == 0 and manager.out.rstrip().endswith(
+        f"{first} search or use of approve, deny, pending, relays or reset."
+    ), manager.out
 
 
 # `signpost console`, with a real SIGINT (Ctrl-C) delivered to itself the moment the store's code
