@@ -96,11 +96,16 @@ def also_told(role: Role | None) -> str:
     return "and nobody else could be told (their authority has no duty manager, and there is no admin)"
 
 
+TOLD_ON_RECORD = (
+    "told on every chat account on record, and an e-mail to their recorded address waits for your mailer "
+    "(Signpost sends none itself)"
+)
+"""Who hears of a removed authenticator, said as it is: the chat notices go out through the outbox,
+the e-mail only when the operator's mailer takes it (README, "E-mail")."""
+
+
 def replaced_told(role: Role | None) -> str:
-    return (
-        "The authenticator it replaced no longer works: they were told on every chat account and secure "
-        f"email on record, {also_told(role)}."
-    )
+    return f"The authenticator it replaced no longer works: they were {TOLD_ON_RECORD}, {also_told(role)}."
 
 
 def refuse_a_taken_secret_file(path: Path) -> None:
@@ -144,7 +149,7 @@ async def reset_command(args: argparse.Namespace) -> int:
     if reset.existed:
         print(
             f"Reset {reset.practitioner_id}'s authenticator. They can send enrol to set up a new one. They were "
-            f"told on every chat account and secure email on record, {also_told(reset.told)}."
+            f"{TOLD_ON_RECORD}, {also_told(reset.told)}."
         )
     else:
         print(f"{reset.practitioner_id} had no authenticator; nothing to reset.")

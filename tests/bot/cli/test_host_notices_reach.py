@@ -12,6 +12,7 @@ import pytest
 
 from bot.app import Signpost
 from bot.cli.common import reaches
+from bot.cli.totp import TOLD_ON_RECORD
 from bot.config import load_settings
 from bot.delivery import CHAT_PLATFORMS, CONSOLE_ONLY
 from bot.notify import Outbox
@@ -88,16 +89,15 @@ async def test_the_terminal_says_who_was_told_of_a_reset_and_of_a_replacement_by
     done = await cli.run("totp", "reset", "P003")
     assert done.code == 0, done.err
     assert done.out.strip() == (
-        "Reset P003's authenticator. They can send enrol to set up a new one. They were told on every chat "
-        "account and secure email on record, and so were their duty managers."
+        f"Reset P003's authenticator. They can send enrol to set up a new one. They were {TOLD_ON_RECORD}, "
+        "and so were their duty managers."
     )
 
     await enrol_and_step_up(app, "P003")
     replaced = await cli.run("totp", "enrol", "P003", "--replace", "--secret-file", "p003.secret")
     assert replaced.code == 0, replaced.err
     assert replaced.out.rstrip().endswith(
-        "The authenticator it replaced no longer works: they were told on every chat account and secure email "
-        "on record, and so were their duty managers."
+        f"The authenticator it replaced no longer works: they were {TOLD_ON_RECORD}, and so were their duty managers."
     )
     again = await cli.run("totp", "enrol", "P003", "--secret-file", "p003-again.secret")  # over a pending one
     assert again.code == 0, again.err
