@@ -25,7 +25,7 @@ DEFAULT_TOP = 5  # candidates listed for an ambiguous row when --top is not give
 def add_commands(sub: Any) -> None:
     match = sub.add_parser(
         "match",
-        help="match a roll (children feed format; child_ref and any identity field may be empty) against "
+        help="match a roll (children feed format: child_ref is ignored, and any identity field may be empty) against "
         "the register: CSV line,decision,rank,candidate_ref,confidence on stdout, line being the row's line "
         "in FILE.csv (the header is line 1), as a problem names it; audited as one batch event",
     )
