@@ -20,6 +20,7 @@ from handlers.vocabulary import (
     REACHED_OUTCOMES,
     Action,
     Outcome,
+    Platform,
 )
 from store.audit.chain import utc
 from store.audit.refusals import IDENTITY_REFUSED
@@ -255,10 +256,17 @@ def _refused_as_gone() -> ColumnElement[bool]:
 
 
 async def used_after_leaving(session: AsyncSession, actor_id: str, start: datetime, end: datetime) -> int:
-    """Commands sent in [start, end] as a practitioner recorded as gone (each refused)."""
+    """Commands sent in [start, end] from a chat account of a practitioner recorded as gone (each
+    refused). The console is no such account: whoever uses it holds the host, and acting there as
+    someone who left is an operator's doing, not an account someone else still holds."""
     result = await session.execute(
         select(func.count()).where(
-            AuditEvent.actor_id == actor_id, AuditEvent.at >= start, AuditEvent.at <= end, _refused_as_gone()
+            AuditEvent.actor_id == actor_id,
+            AuditEvent.at >= start,
+            AuditEvent.at <= end,
+            _from_chat(),
+            AuditEvent.platform != Platform.CONSOLE.value,
+            _refused_as_gone(),
         )
     )
     return int(result.scalar_one())

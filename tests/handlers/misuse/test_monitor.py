@@ -478,6 +478,23 @@ async def test_a_leavers_chat_account_still_in_use_alerts_once(
     await assert_alerted(signpost, world, "leaver", "recorded as having left")
 
 
+async def test_a_leaver_acted_as_at_the_console_raises_no_leaver_alert(
+    signpost: Signpost, clock: FakeClock, world: World
+) -> None:
+    """The console at the host acting as someone who has left (`:as`, a newcomer trying it) is the
+    operator's doing, not a chat account someone still holds: refused as ever, but the duty managers
+    were told "a chat account of theirs may need unlinking"."""
+    async with signpost.ctx.db.write() as session:
+        await practitioners.set_status(session, WHO, "inactive")
+    clock.set(at_uk(10))
+    for kid in world.in_area("Northshire")[:6]:
+        assert (await say(signpost, WHO, str(kid.ref))).outcome is Outcome.REFUSED
+        await signpost.ctx.audit.settle()
+        clock.advance(minutes=20)
+    await sweep(signpost.ctx, clock.now())
+    assert (await alert_events(signpost)).count(f"leaver: {WHO}") == 0
+
+
 async def test_a_continuing_pattern_alerts_once_per_window(signpost: Signpost, clock: FakeClock, world: World) -> None:
     clock.set(at_uk(10))
     for kid in world.in_area("Southvale")[:9]:
