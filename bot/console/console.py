@@ -51,6 +51,7 @@ from handlers.vocabulary import (
     ThenEnrol,
     sentence,
 )
+from store.people.credentials import PENDING
 from store.register.synthetic import DemoExamples
 
 DEFAULT_AS = "NS-P0001"
@@ -89,6 +90,9 @@ PIPED_ENROL = (
 )
 NEEDS_STREAMS = "the console needs a terminal, or an input it can read and an output it can write"
 PIPED_ENROL_FIRST = "Set up an authenticator app first: Signpost asks for a code from one before any search."
+# Before the demo searches, to one whose authenticator was issued (an admin's `totp enrol`) and not
+# yet confirmed: no `enrol` is needed, only its first code, which the first search asks for.
+FIRST_CODE_WAITS = "Your authenticator is set up and waits for its first code: your first search asks for one from it."
 
 
 class Console:
@@ -205,9 +209,12 @@ class Console:
             # Searches only to someone who may search, today: an admin was offered them, then refused
             # each, and so was everyone once Signpost was switched off.
             if await people.may_search_now(self.app.ctx, self.as_id):
-                if await people.needs_enrolment(self.app.ctx, self.as_id):
+                state = await people.authenticator_state(self.app.ctx, self.as_id)
+                if state is None:
                     piped = f"{PIPED_ENROL_FIRST} To set one up: {PIPED_ENROL.format(id=self.as_id, at='search')}"
                     self.say(ENROL_FIRST if self.stdout.isatty() else piped)
+                elif state == PENDING:
+                    self.say(FIRST_CODE_WAITS)
                 self.say("Try these on the demo data:")
                 for command, what in (
                     (examples.keyed, "by reference"),

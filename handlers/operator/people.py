@@ -213,13 +213,14 @@ async def first_code_at(ctx: Context, practitioner_id: str) -> str:
     return first_code_asked_at(all_specs(), actor)
 
 
-async def needs_enrolment(ctx: Context, practitioner_id: str) -> bool:
-    """Whether this practitioner has no authenticator set up yet (none, or a set-up not finished):
-    every search would be answered "Send: enrol" (handlers/stepup/flow.py), so the console's
-    greeting says it before its demo searches."""
+async def authenticator_state(ctx: Context, practitioner_id: str) -> str | None:
+    """This practitioner's authenticator: None when they have none (every search would be answered
+    "Send: enrol", handlers/stepup/flow.py), ``PENDING`` when one was issued (an admin's `totp enrol`,
+    or an `enrol` not finished) and waits for its first code (the first search asks for it), else
+    its state; so that the console's greeting says which before its demo searches."""
     async with ctx.db.read() as session:
         credential = await credentials.get(session, practitioner_id)
-    return credential is None or credential.state == PENDING
+    return None if credential is None else credential.state
 
 
 async def switched_off_said(ctx: Context) -> tuple[str, str] | None:

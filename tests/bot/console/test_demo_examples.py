@@ -9,8 +9,10 @@ import re
 import pytest
 
 from bot.app import Signpost
-from bot.console.console import DEFAULT_AS, Console
-from handlers.vocabulary import Outcome
+from bot.console.console import DEFAULT_AS, FIRST_CODE_WAITS, Console
+from handlers.operator import people
+from handlers.operator.common import audited
+from handlers.vocabulary import Action, Outcome
 from store.register.feeds import Feed, import_feeds
 from store.register.synthetic import SyntheticRegister, feeds_text
 from store.tables.lifecycle import Meta
@@ -106,3 +108,16 @@ async def test_the_greeting_says_to_enrol_first_until_an_authenticator_is_set_up
     again = io.StringIO()
     await Console(signpost, DEFAULT_AS, io.StringIO(), again).greet()
     assert "Try these on the demo data:" in again.getvalue() and "enrol" not in again.getvalue(), again.getvalue()
+
+
+async def test_the_greeting_after_an_admins_set_up_asks_for_the_first_code_not_an_enrol(signpost: Signpost) -> None:
+    """After `signpost totp enrol ID --secret-file` the greeting still said "Send enrol first" (a
+    newcomer), though the first search asks for the set-up's first code and no enrol is needed."""
+    await seed_demo(signpost, 10)
+    async with audited(signpost.ctx, "operator", Action.TOTP_ENROL) as audit:
+        await people.totp_enrol(signpost.ctx, audit, DEFAULT_AS, replace=False)
+    out = Terminal()
+    await Console(signpost, DEFAULT_AS, io.StringIO(), out).greet()
+    greeting = out.getvalue()
+    assert FIRST_CODE_WAITS in greeting and ENROL_FIRST not in greeting and "send enrol" not in greeting.lower()
+    assert greeting.index(FIRST_CODE_WAITS) < greeting.index("Try these on the demo data:")
