@@ -351,18 +351,20 @@ async def _now_unlinking(
     others = await store.pending_registrations_to_act_as(
         session, row.practitioner_id, row.platform, lifetime_cutoff(now), now
     )
+    others = [other for other in others if other.id != row.id]
+    if not others:
+        return []
+    # Every one asks to act as the same practitioner: one authority now, one set of managers.
+    managers = await who_is_told(
+        session,
+        ctx.reaches,
+        await authority_now(session, row),
+        kind="registration_request",
+        excluding=(row.practitioner_id,),
+    )
     found: list[Notice] = []
     replaces = Link(linked, now)
     for other in others:
-        if other.id == row.id:
-            continue
-        managers = await who_is_told(
-            session,
-            ctx.reaches,
-            await authority_now(session, other),
-            kind="registration_request",
-            excluding=(row.practitioner_id,),
-        )
         text = (
             f"Registration request R{other.id}, asking to act as {row.practitioner_id}, would now replace an "
             f"account: R{row.id} was approved meanwhile.\n{replacing(row.practitioner_id, replaces)}"
